@@ -1,0 +1,42 @@
+"""Project hooks.
+
+``ParameterLoggingHook`` logs, at the start of every run, the resolved parameters
+that the nodes of the pipeline being run actually receive, so a run's log always
+says which settings were used (the predecessor silently replaced configured values).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+#: Longest parameter dump written to the log, in characters (logs stay bounded).
+_MAX_LOGGED_CHARS = 20_000
+
+
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
+
+
+class ParameterLoggingHook:
+    """Log the resolved ``params:`` inputs of the pipeline about to run."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        used = sorted(name for name in pipeline.inputs() if name.startswith("params:"))
+        resolved = {}
+        for name in used:
+            try:
+                resolved[name.removeprefix("params:")] = _plain(catalog.load(name))
+            except Exception as exc:  # noqa: BLE001 - logging must never stop a run
+                resolved[name.removeprefix("params:")] = f"<unavailable: {exc}>"
+        text = json.dumps(resolved, default=str, sort_keys=True)
+        if len(text) > _MAX_LOGGED_CHARS:
+            text = text[:_MAX_LOGGED_CHARS] + "...(truncated)"
+        logger.info("Resolved parameters used by this run (env=%s): %s", run_params.get("env"), text)

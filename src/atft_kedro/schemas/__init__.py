@@ -1,0 +1,1 @@
+"""Data contracts: every boundary dataset's pandera schema, one module per data layer."""
