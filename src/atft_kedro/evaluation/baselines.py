@@ -1,0 +1,111 @@
+"""Baseline forecasters on normalised features: gradient boosting, ridge, 20-day momentum.
+
+All functions are pure: arrays in, fitted estimators or predictions out, no I/O.
+Shapes: ``X`` [rows, F] float features; ``y`` [rows] or [rows, H] forward returns (NaN
+where unknown); predictions [rows, H]. One estimator is fitted per horizon (column of
+``y``) on the rows whose target is known, after a seeded subsample to ``max_rows``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import Ridge
+
+from atft_kedro.evaluation.params import HistGBMParams, RidgeParams
+
+
+def stack_rows(
+    features: np.ndarray, mask: np.ndarray, targets: np.ndarray, day_indices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Flatten the masked (day, stock) cells of selected days into rows.
+
+    Args:
+        features: [D, N, F]; mask: [D, N] bool; targets: [D, N, H]; day_indices: [d] ints.
+
+    Returns:
+        ``X`` [rows, F], ``y`` [rows, H], ``day`` [rows] (index into D), ``stock`` [rows]
+        (index into N), rows ordered by day then stock.
+    """
+    day_indices = np.asarray(day_indices, dtype=np.int64)
+    day_pos, stock = np.nonzero(mask[day_indices])
+    day = day_indices[day_pos]
+    return features[day, stock], targets[day, stock], day, stock
+
+
+def _as_matrix(y: np.ndarray) -> np.ndarray:
+    return y[:, None] if y.ndim == 1 else y
+
+
+def _check_shapes(x: np.ndarray, y: np.ndarray) -> None:
+    if x.ndim != 2:
+        raise ValueError(f"baseline features X must be [rows, F], got shape {x.shape}")
+    if y.ndim != 2 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"baseline target y must be [rows] or [rows, H] with rows = {x.shape[0]}, got {y.shape}")
+
+
+def training_rows(target: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Sorted indices of the rows with a finite ``target`` [rows], subsampled to ``max_rows``."""
+    rows = np.flatnonzero(np.isfinite(target))
+    if rows.shape[0] == 0:
+        raise ValueError("baseline target has no finite value to fit on")
+    if rows.shape[0] > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
+    return rows
+
+
+def fit_hist_gbm(x: np.ndarray, y: np.ndarray, params: HistGBMParams) -> list[HistGradientBoostingRegressor]:
+    """One ``HistGradientBoostingRegressor`` (squared error) per column of ``y``.
+
+    Early stopping is off (``max_iter`` trees are grown, no hidden validation split);
+    other settings are scikit-learn's defaults. NaN features are native missing values.
+    """
+    y = _as_matrix(y)
+    _check_shapes(x, y)
+    models = []
+    for column in range(y.shape[1]):
+        rows = training_rows(y[:, column], params.max_rows, params.seed)
+        model = HistGradientBoostingRegressor(
+            loss="squared_error",
+            max_iter=params.max_iter,
+            learning_rate=params.learning_rate,
+            max_leaf_nodes=params.max_leaf_nodes,
+            min_samples_leaf=params.min_samples_leaf,
+            l2_regularization=params.l2_regularization,
+            early_stopping=False,
+            random_state=params.seed,
+        )
+        models.append(model.fit(x[rows], y[rows, column]))
+    return models
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, params: RidgeParams) -> list[Ridge]:
+    """One ``Ridge`` (with intercept) per column of ``y``; non-finite features are read as 0."""
+    y = _as_matrix(y)
+    _check_shapes(x, y)
+    models = []
+    for column in range(y.shape[1]):
+        rows = training_rows(y[:, column], params.max_rows, params.seed)
+        features = np.nan_to_num(x[rows], nan=0.0, posinf=0.0, neginf=0.0)
+        models.append(Ridge(alpha=params.alpha).fit(features, y[rows, column]))
+    return models
+
+
+def predict_baseline(models: list[HistGradientBoostingRegressor] | list[Ridge], x: np.ndarray) -> np.ndarray:
+    """Forecasts [rows, H] of models fitted by :func:`fit_hist_gbm` or :func:`fit_ridge`."""
+    if x.ndim != 2:
+        raise ValueError(f"baseline features X must be [rows, F], got shape {x.shape}")
+    if models and isinstance(models[0], Ridge):
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.stack([model.predict(x) for model in models], axis=1)
+
+
+def momentum_forecast(past_return: np.ndarray, n_horizons: int) -> np.ndarray:
+    """The ``momentum_20d`` rule: every horizon's forecast is the past 20-day return [rows].
+
+    Returns:
+        [rows, n_horizons]; NaN where the past return is unknown (no forecast).
+    """
+    if past_return.ndim != 1:
+        raise ValueError(f"momentum input must be one column [rows], got shape {past_return.shape}")
+    return np.repeat(past_return.astype(np.float64)[:, None], n_horizons, axis=1)
