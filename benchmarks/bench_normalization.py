@@ -1,0 +1,289 @@
+"""Benchmark the normalization pipeline's three nodes on a synthetic full-universe features table.
+
+Default size: 4,000 stocks x 2,450 trading days (~10 years) x 280 float32 features,
+generated here. Prints seconds and peak memory per node and the feature table's size;
+the target is under 2 minutes in all and a peak under 2x the table's size.
+
+    flock /tmp/atft_bench.lock python benchmarks/bench_normalization.py [--source memory|parquet]
+
+``--source memory`` hands the nodes an eager ``pl.DataFrame`` (the table sits whole in
+memory next to the dense output, so the peak is at least table + output ~ 2x the table);
+``--source parquet`` writes the table to a Parquet file first and hands the nodes a
+``pl.scan_parquet`` LazyFrame (what a lazy catalog entry gives): the nodes read only the
+columns each step needs and the table is never whole in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from atft_kedro.normalization.params import NormalizationParams  # noqa: E402
+from atft_kedro.pipelines.normalization.nodes import (  # noqa: E402
+    build_model_input,
+    fit_normalizer,
+    make_splits,
+)
+from atft_kedro.schemas.manifest import FeatureManifest, FeatureSpec  # noqa: E402
+
+GROUPS = ("px", "tech", "mkt", "beta", "sec", "flow", "mrg", "ss", "stmt", "grf")
+HORIZONS = [1, 5, 10, 20]
+GIB = 2**30
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class PeakMemory:
+    """Samples VmRSS and RssAnon (anonymous memory, i.e. without mapped files) every 10 ms."""
+
+    def __init__(self) -> None:
+        self.rss = 0
+        self.anon = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.rss = max(self.rss, _status_kib("VmRSS") * 1024)
+            self.anon = max(self.anon, _status_kib("RssAnon") * 1024)
+            time.sleep(0.01)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._run_once()
+
+    def _run_once(self) -> None:
+        self.rss = max(self.rss, _status_kib("VmRSS") * 1024)
+        self.anon = max(self.anon, _status_kib("RssAnon") * 1024)
+
+
+def synthetic_manifest(n_features: int) -> FeatureManifest:
+    specs = []
+    for i in range(n_features):
+        group = GROUPS[i % len(GROUPS)]
+        name = f"{group}_f{i:03d}" + ("_valid" if i % 20 == 19 else "")
+        specs.append(FeatureSpec(name=name, group=group, source="synthetic", lag_days=0, description=name))
+    return FeatureManifest(features=tuple(specs))
+
+
+def synthetic_calendar(n_days: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """A calendar from 2015-01-05 with weekends and every 20th weekday closed, and its first n_days trading days."""
+    start = dt.date(2015, 1, 5)
+    span = int(n_days * 1.6) + 30
+    days = np.arange(np.datetime64(start), np.datetime64(start) + span)
+    weekday = (days.astype("datetime64[D]").view("int64") - 4) % 7  # 1970-01-01 was a Thursday
+    trading = weekday < 5
+    trading &= ~((np.cumsum(trading) % 20 == 0) & trading)
+    cal = pl.DataFrame({"Date": days, "HolidayDivision": np.where(trading, "1", "0")}).with_columns(
+        pl.col("Date").cast(pl.Date)
+    )
+    return cal, days[trading][:n_days]
+
+
+def feature_chunk(
+    rng: np.random.Generator, dates: np.ndarray, codes: pl.Series, manifest: FeatureManifest
+) -> pl.DataFrame:
+    """Rows (date x stock) for ``dates``; fat-tailed values, ~3% nulls in every 7th column, 0/1 flags."""
+    n_stocks = codes.len()
+    rows = dates.size * n_stocks
+    columns = [
+        pl.Series("Date", np.repeat(dates, n_stocks)).cast(pl.Date),
+        codes.gather(np.tile(np.arange(n_stocks), dates.size)),
+    ]
+    for i, name in enumerate(manifest.names):
+        if name.endswith("_valid"):
+            values = (rng.random(rows, dtype=np.float32) > 0.1).astype(np.float32)
+        else:
+            values = rng.standard_normal(rows, dtype=np.float32) * np.float32(1 + i % 5) + np.float32(i % 3)
+        if i % 7 == 3:
+            values[rng.random(rows, dtype=np.float32) < 0.03] = np.nan
+        columns.append(pl.Series(name, values, nan_to_null=i % 7 == 3))
+    return pl.DataFrame(columns)
+
+
+def synthetic_targets(rng: np.random.Generator, dates: np.ndarray, codes: pl.Series) -> pl.DataFrame:
+    n_stocks = codes.len()
+    rows = dates.size * n_stocks
+    frame = pl.DataFrame(
+        [
+            pl.Series("Date", np.repeat(dates, n_stocks)).cast(pl.Date),
+            codes.gather(np.tile(np.arange(n_stocks), dates.size)),
+            *[pl.Series(f"target_ret_{h}d", rng.standard_normal(rows) * 0.02 * np.sqrt(h)) for h in HORIZONS],
+        ]
+    )
+    return frame.with_columns(
+        [
+            pl.when(pl.col("Date") >= dates[-h].astype(dt.date))
+            .then(None)
+            .otherwise(pl.col(f"target_ret_{h}d"))
+            .alias(f"target_ret_{h}d")
+            for h in HORIZONS
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stocks", type=int, default=4000)
+    parser.add_argument("--days", type=int, default=2450)
+    parser.add_argument("--features", type=int, default=280)
+    parser.add_argument("--source", choices=("memory", "parquet"), default="memory")
+    parser.add_argument("--cs-groups", default="sec,flow", help="comma-separated cross-sectional groups")
+    parser.add_argument("--workdir", default=None, help="where the parquet file goes (default: a temp dir)")
+    parser.add_argument("--save", action="store_true", help="also time ModelInputDataset save + mmap load")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    conf = yaml.safe_load((ROOT / "conf/base/parameters_normalization.yml").read_text())["normalization"]
+    conf["cross_section"]["groups"] = [g for g in args.cs_groups.split(",") if g]
+    params = NormalizationParams.model_validate(conf)
+    manifest = synthetic_manifest(args.features)
+    cal, dates = synthetic_calendar(args.days)
+    codes = pl.Series("Code", [f"{1000 + 2 * i:04d}0" for i in range(args.stocks)], dtype=pl.String)
+    rng = np.random.default_rng(args.seed)
+    rows = args.stocks * args.days
+
+    estimate = rows * (args.features * 4 + 20)
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except ImportError:  # pragma: no cover
+        available = None
+    need = (2.1 if args.source == "memory" else 1.15) * estimate
+    if available is not None and need > available:
+        sys.exit(
+            f"refusing: --source {args.source} needs about {need / GIB:.1f} GiB and "
+            f"{available / GIB:.1f} GiB are available; use --source parquet or fewer --stocks"
+        )
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench_normalization_"))
+    try:
+        run(args, params, manifest, cal, dates, codes, rng, workdir)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(
+    args: argparse.Namespace,
+    params: NormalizationParams,
+    manifest: FeatureManifest,
+    cal: pl.DataFrame,
+    dates: np.ndarray,
+    codes: pl.Series,
+    rng: np.random.Generator,
+    workdir: Path,
+) -> None:
+    """Generate the table (in memory or as Parquet), run the three nodes, print the figures."""
+    rows = args.stocks * args.days
+    dense_bytes = rows * args.features * np.dtype(params.dtype).itemsize
+    print(
+        f"bench_normalization: {args.stocks} stocks x {args.days} days x {args.features} features "
+        f"({rows:,} rows), source={args.source}, dtype={params.dtype}, "
+        f"cross_section.groups={list(params.cross_section.groups)}, block_mib={params.block_mib}, "
+        f"cpus={os.cpu_count()}, polars threads={pl.thread_pool_size()}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    chunk_days = max(1, 80_000 // args.stocks)  # Parquet row groups of ~80k rows (~90 MB)
+    table_bytes = 0
+    if args.source == "memory":
+        features = feature_chunk(rng, dates, codes, manifest)
+        table_bytes = features.estimated_size()
+        file_bytes = 0
+    else:
+        import pyarrow.parquet as pq
+
+        path = workdir / "features.parquet"
+        writer = None
+        for lo in range(0, dates.size, chunk_days):
+            chunk = feature_chunk(rng, dates[lo : lo + chunk_days], codes, manifest)
+            table_bytes += chunk.estimated_size()
+            arrow = chunk.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(path, arrow.schema, compression="lz4", use_dictionary=False)
+            writer.write_table(arrow, row_group_size=chunk.height)
+            del chunk, arrow
+        writer.close()
+        file_bytes = path.stat().st_size
+        features = pl.scan_parquet(path)
+    targets = synthetic_targets(rng, dates, codes)
+    print(
+        f"generated in {time.perf_counter() - started:.1f} s: feature table {table_bytes / GIB:.2f} GiB "
+        f"in memory" + (f", {file_bytes / GIB:.2f} GiB as Parquet" if file_bytes else "")
+        + f"; targets {targets.estimated_size() / GIB:.2f} GiB; dense features {dense_bytes / GIB:.2f} GiB",
+        flush=True,
+    )
+
+    base_rss = _status_kib("VmRSS") * 1024
+    base_anon = _status_kib("RssAnon") * 1024
+    timings = {}
+    with PeakMemory() as peak:
+        t0 = time.perf_counter()
+        splits = make_splits(cal, features, params, HORIZONS)
+        timings["make_splits"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        normalizer = fit_normalizer(features, manifest.to_json_dict(), splits, params)
+        timings["fit_normalizer"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        model_input = build_model_input(features, targets, manifest.to_json_dict(), normalizer, params, HORIZONS)
+        timings["build_model_input"] = time.perf_counter() - t0
+    total = sum(timings.values())
+    for name, seconds in timings.items():
+        print(f"  {name:18s} {seconds:8.1f} s")
+    print(f"  {'three nodes':18s} {total:8.1f} s  (target < 120 s)")
+    print(
+        f"peak memory during the nodes: RSS {peak.rss / GIB:.2f} GiB (anonymous {peak.anon / GIB:.2f} GiB); "
+        f"before them RSS {base_rss / GIB:.2f} GiB (anonymous {base_anon / GIB:.2f} GiB); "
+        f"process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+    )
+    print(
+        f"peak RSS / feature table = {peak.rss / table_bytes:.2f} (target < 2.0); "
+        f"model_input features {model_input.features.nbytes / GIB:.2f} GiB, "
+        f"{normalizer['n_train_rows']:,} training rows fitted"
+    )
+    assert np.isfinite(model_input.features[:: max(1, model_input.n_days // 50)]).all()
+
+    if args.save:
+        from atft_kedro.datasets import ModelInputDataset
+
+        dataset = ModelInputDataset(filepath=str(workdir / "model_input"))
+        t0 = time.perf_counter()
+        dataset.save(model_input)
+        t_save = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        loaded = dataset.load()
+        t_load = time.perf_counter() - t0
+        print(f"ModelInputDataset: save {t_save:.1f} s, mmap load {t_load * 1000:.0f} ms")
+        del loaded
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""``ModelInputDataset``: a ``ModelInput`` as a directory of ``.npy`` files plus ``meta.json``.
+
+Layout of ``<filepath>/``::
+
+    features.npy   [D, N, F] float32 | float16
+    mask.npy       [D, N]    bool
+    targets.npy    [D, N, H] float32
+    dates.npy      [D]       datetime64[D]
+    codes.npy      [N]       unicode
+    horizons.npy   [H]       int64
+    meta.json      format version, feature_names, manifest_hash, and every array's shape and dtype
+
+Loads memory-map every array (``np.load(mmap_mode="r")``, read-only, no copy). Saves are
+whole or absent: the arrays are written and fsync'ed into a temporary sibling directory
+``.<name>.writing-<id>``; then the old directory is renamed to ``.<name>.previous``, the
+new one renamed to ``<name>``, and the previous one removed. A crash while writing leaves
+the old model input untouched; a crash between the two renames leaves it whole as
+``.<name>.previous``, which ``load`` falls back to (with a warning) and the next save cleans up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from kedro.io.core import AbstractDataset, DatasetError
+
+from atft_kedro.schemas.model_input import ModelInput
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ARRAYS = ("features", "mask", "targets", "dates", "codes", "horizons")
+META_FILE = "meta.json"
+
+
+class ModelInputDataset(AbstractDataset[ModelInput, ModelInput]):
+    """Saves a ``ModelInput`` atomically as ``.npy`` files; loads it memory-mapped.
+
+    Catalog::
+
+        model_input:
+          type: atft_kedro.datasets.ModelInputDataset
+          filepath: data/05_model_input/model_input
+    """
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = PurePosixPath(filepath)
+        self.metadata = metadata
+
+    @property
+    def _path(self) -> Path:
+        return Path(str(self._filepath))
+
+    @property
+    def _previous(self) -> Path:
+        return self._path.with_name(f".{self._path.name}.previous")
+
+    def load(self) -> ModelInput:
+        path = self._path
+        if not (path / META_FILE).exists():
+            if (self._previous / META_FILE).exists():
+                logger.warning(
+                    "%s is missing but %s holds the previous model input whole (a save was "
+                    "interrupted between its renames); loading that", path, self._previous,
+                )
+                path = self._previous
+            else:
+                raise DatasetError(
+                    f"model input {path} does not exist: run the normalization pipeline first"
+                )
+        return read_model_input(path)
+
+    def save(self, data: ModelInput) -> None:
+        if not isinstance(data, ModelInput):
+            raise DatasetError(f"{self._path}: expected a ModelInput to save, got {type(data).__name__}")
+        write_model_input_atomically(data, self._path)
+
+    def _exists(self) -> bool:
+        return (self._path / META_FILE).exists() or (self._previous / META_FILE).exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+def _meta(data: ModelInput) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "manifest_hash": data.manifest_hash,
+        "feature_names": list(data.feature_names),
+        "arrays": {
+            name: {"shape": list(getattr(data, name).shape), "dtype": getattr(data, name).dtype.str}
+            for name in ARRAYS
+        },
+    }
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_model_input_atomically(data: ModelInput, path: Path) -> None:
+    """Write ``data`` to directory ``path`` so that it is either the old or the new model input, never a mix."""
+    parent = path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for stale in parent.glob(f".{path.name}.writing-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = parent / f".{path.name}.writing-{uuid.uuid4().hex}"
+    previous = path.with_name(f".{path.name}.previous")
+    staging.mkdir()
+    try:
+        for name in ARRAYS:
+            array = np.ascontiguousarray(getattr(data, name))
+            with open(staging / f"{name}.npy", "wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+        with open(staging / META_FILE, "w") as handle:
+            json.dump(_meta(data), handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _fsync_path(staging)
+        if path.exists():
+            if previous.exists():
+                shutil.rmtree(previous)
+            os.rename(path, previous)
+        os.rename(staging, path)
+        _fsync_path(parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def read_model_input(path: Path) -> ModelInput:
+    """Memory-map the model input in directory ``path``, checking every array against ``meta.json``."""
+    meta = json.loads((path / META_FILE).read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(
+            f"model input {path}: format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}; "
+            "rebuild it with the normalization pipeline"
+        )
+    arrays = {}
+    for name in ARRAYS:
+        file = path / f"{name}.npy"
+        expected = meta["arrays"][name]
+        size = int(np.prod(expected["shape"]))
+        arrays[name] = (
+            np.load(file, mmap_mode="r", allow_pickle=False)
+            if size > 0
+            else np.load(file, allow_pickle=False)
+        )
+        got = {"shape": list(arrays[name].shape), "dtype": arrays[name].dtype.str}
+        if got != expected:
+            raise DatasetError(f"model input {file}: {got} but meta.json says {expected}")
+    return ModelInput(
+        features=arrays["features"],
+        mask=arrays["mask"],
+        targets=arrays["targets"],
+        dates=arrays["dates"],
+        codes=arrays["codes"],
+        horizons=arrays["horizons"],
+        feature_names=tuple(meta["feature_names"]),
+        manifest_hash=meta["manifest_hash"],
+    )

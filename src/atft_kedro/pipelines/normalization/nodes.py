@@ -1,0 +1,133 @@
+"""Nodes of the normalization pipeline: pure functions from catalog datasets to catalog datasets.
+
+``splits`` and ``normalizer`` travel as JSON dicts (``Splits`` / ``NormalizerState``
+dumped in JSON mode); ``model_input`` as a ``ModelInput`` saved by ``ModelInputDataset``.
+``features`` may be an eager ``pl.DataFrame`` or a lazy ``pl.LazyFrame`` (a Parquet scan
+keeps the table out of memory: only the columns a step needs are read).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import polars as pl
+
+from atft_kedro.normalization.dense import build_dense_model_input
+from atft_kedro.normalization.frames import FeatureFrame
+from atft_kedro.normalization.params import NormalizationParams, as_normalization_params, check_horizons
+from atft_kedro.normalization.robust import fit_robust_state
+from atft_kedro.normalization.splits import (
+    feature_trading_days,
+    make_date_splits,
+    trading_days_from_calendar,
+)
+from atft_kedro.normalization.state import NormalizerState
+from atft_kedro.schemas.manifest import FeatureManifest
+from atft_kedro.schemas.model_input import ModelInput, Splits
+
+logger = logging.getLogger(__name__)
+
+
+def make_splits(
+    trading_calendar: pl.DataFrame,
+    features: FeatureFrame,
+    params: NormalizationParams,
+    horizons: list[int],
+) -> dict:
+    """Split the features' trading days into train -> validation -> test and walk-forward folds.
+
+    Args:
+        trading_calendar: canonical ``trading_calendar`` (Date, HolidayDivision).
+        features: the features table; only its Date column is read.
+        params: ``params:normalization`` (warmup_days, purge_days, embargo_days, chain, folds).
+        horizons: ``params:horizons``; ``purge_days`` must cover the longest.
+
+    Returns:
+        ``Splits.model_dump(mode="json")``.
+    """
+    params = as_normalization_params(params)
+    horizons_t = check_horizons(horizons)
+    dates = (
+        features.lazy().select(pl.col("Date").unique()).collect().get_column("Date").sort()
+        .to_numpy().astype("datetime64[D]")
+    )
+    days = feature_trading_days(trading_days_from_calendar(trading_calendar), dates)
+    splits = make_date_splits(days, params, horizons_t)
+    logger.info(
+        "splits: train %s..%s, validation %s..%s, test %s..%s, %d folds, purge %d + embargo %d trading days",
+        splits.train.start, splits.train.end, splits.validation.start, splits.validation.end,
+        splits.test.start, splits.test.end, len(splits.folds), splits.purge_days, splits.embargo_days,
+    )
+    return splits.model_dump(mode="json")
+
+
+def fit_normalizer(
+    features: FeatureFrame,
+    feature_manifest: dict,
+    splits: dict,
+    params: NormalizationParams,
+) -> dict:
+    """Fit the robust normalizer on every row of the train segment.
+
+    Args:
+        features: Date, Code, then the manifest's float32 features.
+        feature_manifest: the manifest as a JSON dict.
+        splits: the ``splits`` dataset; its ``train`` range is the only one read.
+        params: ``params:normalization`` (robust, cross_section, block_mib).
+
+    Returns:
+        ``NormalizerState.to_json_dict()``: centres, scales, counts, transform settings,
+        manifest hash, the train range and the state's identity hash.
+    """
+    params = as_normalization_params(params)
+    manifest = FeatureManifest.from_json_dict(feature_manifest)
+    train = Splits.model_validate(splits).train
+    started = time.perf_counter()
+    state = fit_robust_state(features, manifest, train, params)
+    logger.info(
+        "normalizer %s fitted on %d rows of %s..%s for %d features in %.1f s",
+        state.identity[:12], state.n_train_rows, train.start, train.end,
+        len(state.feature_names), time.perf_counter() - started,
+    )
+    return state.to_json_dict()
+
+
+def build_model_input(
+    features: FeatureFrame,
+    targets: FeatureFrame,
+    feature_manifest: dict,
+    normalizer: dict,
+    params: NormalizationParams,
+    horizons: list[int],
+) -> ModelInput:
+    """Normalise the features and lay them out as the dense model input.
+
+    Args:
+        features: Date, Code, then the manifest's float32 features.
+        targets: Date, Code, ``target_ret_{h}d`` per horizon.
+        feature_manifest: the manifest as a JSON dict; its hash must be the normalizer's.
+        normalizer: the ``normalizer`` dataset (JSON dict).
+        params: ``params:normalization`` (dtype, block_mib).
+        horizons: ``params:horizons``.
+
+    Returns:
+        ``ModelInput`` with features [D, N, F], mask [D, N], targets [D, N, H].
+
+    Raises:
+        ManifestMismatchError: the manifest is not the one the normalizer was fitted on.
+    """
+    params = as_normalization_params(params)
+    manifest = FeatureManifest.from_json_dict(feature_manifest)
+    state = NormalizerState.from_json_dict(normalizer)
+    started = time.perf_counter()
+    model_input = build_dense_model_input(
+        features, targets, manifest, state, params, check_horizons(horizons)
+    )
+    logger.info(
+        "model_input built in %.1f s: features %s %s, targets %s, %d of %d target values known",
+        time.perf_counter() - started, model_input.features.shape, model_input.features.dtype,
+        model_input.targets.shape, int(np.isfinite(model_input.targets).sum()), model_input.targets.size,
+    )
+    return model_input
