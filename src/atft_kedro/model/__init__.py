@@ -1,0 +1,32 @@
+"""ATFT-GAT-FAN in PyTorch + torch-geometric: model, losses, trainer and checkpoints.
+
+Modules: ``params`` (typed conf), ``fan``, ``vsn``, ``temporal``, ``graph``, ``heads``,
+``network`` (the model), ``losses``, ``data`` (device tensors, packed graphs, day batches),
+``trainer`` (``train_model``), ``checkpoint`` (save/load/rebuild, ``predict``).
+"""
+
+from atft_kedro.model.checkpoint import (
+    build_model_from_checkpoint,
+    feature_importance,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+)
+from atft_kedro.model.network import ATFTGATFAN
+from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
+from atft_kedro.model.trainer import CudaUnavailableError, PredictionCollapseError, train_model
+
+__all__ = [
+    "ATFTGATFAN",
+    "CudaUnavailableError",
+    "LossParams",
+    "ModelParams",
+    "PredictionCollapseError",
+    "TrainingParams",
+    "build_model_from_checkpoint",
+    "feature_importance",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "train_model",
+]

@@ -1,0 +1,185 @@
+"""Checkpoints (weights + manifest + resolved parameters) and prediction with a trained model.
+
+A checkpoint is a plain dict that ``torch.load(weights_only=True)`` can read:
+
+- ``format_version`` (int), ``state_dict`` (CPU tensors),
+- ``manifest`` (the feature manifest as a JSON dict) and ``manifest_hash``,
+- ``model_params`` / ``loss_params`` / ``training_params`` (``model_dump(mode="json")``),
+- ``active_components``: {"fan": bool, "gat": bool}, the branches on when the kept weights
+  were validated (the best epoch's phase),
+- ``normalizer_identity`` (str, from the caller), ``horizons`` (list of int),
+- ``history_summary`` (dict of plain numbers/strings).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from atft_kedro.model.data import GraphTensors, day_batch, device_tensors, pack_graph
+from atft_kedro.model.network import ATFTGATFAN
+from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
+from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
+from atft_kedro.schemas.model_input import ModelInput
+
+CHECKPOINT_FORMAT = 1
+#: Days per forward pass in ``predict`` (memory only; results do not depend on it).
+PREDICT_DAYS_PER_PASS = 8
+
+
+def make_checkpoint(
+    model: ATFTGATFAN,
+    manifest: FeatureManifest,
+    model_params: ModelParams,
+    loss_params: LossParams,
+    training_params: TrainingParams,
+    horizons: list[int],
+    normalizer_identity: str,
+    history_summary: dict,
+) -> dict:
+    """Assemble the checkpoint dict of a trained model (weights copied to the CPU)."""
+    return {
+        "format_version": CHECKPOINT_FORMAT,
+        "state_dict": {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()},
+        "manifest": manifest.to_json_dict(),
+        "manifest_hash": manifest.hash,
+        "model_params": model_params.model_dump(mode="json"),
+        "loss_params": loss_params.model_dump(mode="json"),
+        "training_params": training_params.model_dump(mode="json"),
+        "active_components": {"fan": bool(model.use_fan), "gat": bool(model.use_gat)},
+        "normalizer_identity": str(normalizer_identity),
+        "horizons": [int(h) for h in horizons],
+        "history_summary": dict(history_summary),
+    }
+
+
+def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
+    """Write ``checkpoint`` to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``: no code is unpickled)."""
+    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if checkpoint.get("format_version") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"checkpoint {path} has format_version {checkpoint.get('format_version')!r}, expected {CHECKPOINT_FORMAT}"
+        )
+    return checkpoint
+
+
+def build_model_from_checkpoint(checkpoint: dict, manifest: FeatureManifest) -> ATFTGATFAN:
+    """Rebuild the trained model in eval mode on the CPU.
+
+    Raises:
+        ManifestMismatchError: ``manifest`` (the current features) differs from the checkpoint's,
+            naming the differing features.
+    """
+    manifest.require_same(FeatureManifest.from_json_dict(checkpoint["manifest"]), "the checkpoint")
+    params = ModelParams.model_validate(checkpoint["model_params"])
+    model = ATFTGATFAN(params, n_features=len(manifest), n_horizons=len(checkpoint["horizons"]))
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
+    model.set_components(**checkpoint["active_components"])
+    model.manifest_hash = checkpoint["manifest_hash"]
+    model.horizons = list(checkpoint["horizons"])
+    return model.eval()
+
+
+def _check_input(model: ATFTGATFAN, model_input: ModelInput) -> None:
+    expected = getattr(model, "manifest_hash", None)
+    if expected is not None and expected != model_input.manifest_hash:
+        raise ManifestMismatchError(
+            f"model input follows feature manifest {model_input.manifest_hash[:12]} but the model was trained "
+            f"on {expected[:12]}; rebuild the model input or retrain"
+        )
+    if model_input.n_features != model.n_features:
+        raise ValueError(f"model input has {model_input.n_features} features, the model expects {model.n_features}")
+    if model_input.targets.shape[2] != model.n_horizons:
+        raise ValueError(f"model input has {model_input.targets.shape[2]} horizons, the model {model.n_horizons}")
+
+
+@torch.no_grad()
+def forecast_days(
+    model: ATFTGATFAN,
+    model_input: ModelInput,
+    stock_graph: pl.DataFrame | GraphTensors,
+    day_indices: np.ndarray,
+    with_weights: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Quantile forecasts (and mean selection weights) for the given days, in eval mode.
+
+    Only the days needed by the windows are moved to the model's device.
+
+    Returns:
+        quantiles [len(days), N, H, Q] float32 (NaN for stocks not in the day's mask) and,
+        with ``with_weights``, the selection weights averaged over stocks, steps and days [F].
+    """
+    _check_input(model, model_input)
+    model.eval()
+    day_indices = np.asarray(day_indices, dtype=np.int64)
+    device = next(model.parameters()).device
+    window = model.params.window_days
+    n_days, n_stocks = len(day_indices), model_input.n_stocks
+    n_q = len(model.params.quantiles)
+    out = np.full((n_days, n_stocks, model.n_horizons, n_q), np.nan, dtype=np.float32)
+    if n_days == 0:
+        return out, (np.zeros(model.n_features) if with_weights else None)
+    lo, hi = max(0, int(day_indices.min()) - window + 1), int(day_indices.max()) + 1
+    part = ModelInput(
+        features=model_input.features[lo:hi],
+        mask=model_input.mask[lo:hi],
+        targets=model_input.targets[lo:hi],
+        dates=model_input.dates[lo:hi],
+        codes=model_input.codes,
+        horizons=model_input.horizons,
+        feature_names=model_input.feature_names,
+        manifest_hash=model_input.manifest_hash,
+    )
+    tensors = device_tensors(part, device, torch.float32)
+    graph = stock_graph if isinstance(stock_graph, GraphTensors) else pack_graph(stock_graph, part.dates, part.codes)
+    graph = graph.to(device)
+    weight_sum = torch.zeros(model.n_features, dtype=torch.float64, device=device)
+    weight_count = 0
+    for start in range(0, n_days, PREDICT_DAYS_PER_PASS):
+        chunk = day_indices[start : start + PREDICT_DAYS_PER_PASS] - lo
+        batch = day_batch(tensors, chunk, window, graph)
+        quantiles, weights = model(
+            batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask, return_weights=True
+        )
+        q = quantiles.float().reshape(len(chunk), n_stocks, model.n_horizons, n_q)
+        q = torch.where(batch.day_mask[..., None, None], q, torch.full_like(q, float("nan")))
+        out[start : start + len(chunk)] = q.cpu().numpy()
+        if with_weights:
+            real = batch.stock_mask
+            weight_sum += weights[real].double().sum((0, 1))
+            weight_count += int(real.sum()) * window
+    importance = (weight_sum / max(weight_count, 1)).cpu().numpy() if with_weights else None
+    return out, importance
+
+
+def predict(
+    model: ATFTGATFAN, model_input: ModelInput, stock_graph: pl.DataFrame, day_indices: np.ndarray
+) -> np.ndarray:
+    """Quantile forecasts [len(days), N, H, Q] (NaN for masked stocks); eval mode, no grad."""
+    return forecast_days(model, model_input, stock_graph, day_indices, with_weights=False)[0]
+
+
+def feature_importance(
+    model: ATFTGATFAN, model_input: ModelInput, stock_graph: pl.DataFrame, day_indices: np.ndarray
+) -> np.ndarray:
+    """Mean variable-selection weight per feature [F] over real stocks, window steps and days (sums to 1)."""
+    return forecast_days(model, model_input, stock_graph, day_indices, with_weights=True)[1]
