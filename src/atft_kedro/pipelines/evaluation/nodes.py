@@ -1,0 +1,200 @@
+"""Nodes of the evaluation pipeline.
+
+Forecasts of every model are made for the same test dates (``splits.test``) and put in
+one long table ``predictions`` (Date, Code, model, ``pred_{h}d`` and, for the ATFT-GAT-FAN
+model, its quantiles ``q{p}_{h}d``); ``evaluate_models`` then scores them all with the
+library in ``atft_kedro.evaluation``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+
+from atft_kedro.evaluation.baselines import momentum_forecast, predict_baseline, stack_rows
+from atft_kedro.evaluation.evaluate import EvaluationResult, evaluate_predictions
+from atft_kedro.evaluation.params import EvaluationParams
+from atft_kedro.evaluation.plots import make_figures
+from atft_kedro.evaluation.report import render_report
+from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
+from atft_kedro.schemas.manifest import FeatureManifest
+from atft_kedro.schemas.model_input import ModelInput, Splits
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "atft_gat_fan"
+
+
+def quantile_column(quantile: float, horizon: int) -> str:
+    """Name of a quantile forecast column, e.g. ``q0.1_5d``."""
+    return f"q{quantile:g}_{horizon}d"
+
+
+def _test_days(model_input: ModelInput, splits: dict[str, Any]) -> np.ndarray:
+    test = Splits.model_validate(splits).test
+    days = model_input.day_indices(test.start, test.end)
+    if days.size == 0:
+        raise ValueError(f"the model input has no trading day in the test split {test.start}..{test.end}")
+    return days
+
+
+def _long_frame(model_input: ModelInput, days: np.ndarray, stocks: np.ndarray, columns: dict[str, np.ndarray],
+                model: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "Date": model_input.dates[days].astype("datetime64[D]"),
+            "Code": model_input.codes[stocks].astype(str),
+            "model": np.full(days.shape[0], model),
+            **{name: np.asarray(values, dtype=np.float64) for name, values in columns.items()},
+        }
+    ).with_columns(pl.col("Date").cast(pl.Date))
+
+
+def forecast_atft_gat_fan(
+    model_checkpoint: dict,
+    feature_manifest: dict[str, Any],
+    model_input: ModelInput,
+    stock_graph: pl.DataFrame,
+    splits: dict[str, Any],
+) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Quantile forecasts of the trained model for every test day, and its feature importance.
+
+    The checkpoint is refused if it was trained on another feature manifest.
+
+    Returns:
+        ``atft_predictions`` (Date, Code, model, ``pred_{h}d`` = median, ``q{p}_{h}d``) and
+        ``feature_importance`` (feature -> mean variable-selection weight over the test days).
+    """
+    model = build_model_from_checkpoint(model_checkpoint, FeatureManifest.from_json_dict(feature_manifest))
+    days = _test_days(model_input, splits)
+    quantiles, importance = forecast_days(model, model_input, stock_graph, days, with_weights=True)
+    day_pos, stocks = np.nonzero(model_input.mask[days])
+    values = quantiles[day_pos, stocks]  # [rows, H, Q]
+    q_levels = list(model.params.quantiles)
+    columns: dict[str, np.ndarray] = {}
+    for h_pos, horizon in enumerate(model_input.horizons.tolist()):
+        columns[f"pred_{horizon}d"] = values[:, h_pos, model.params.median_index].astype(np.float64)
+        for q_pos, q in enumerate(q_levels):
+            columns[quantile_column(q, horizon)] = values[:, h_pos, q_pos].astype(np.float64)
+    frame = _long_frame(model_input, days[day_pos], stocks, columns, MODEL_NAME)
+    importance_map = {name: float(w) for name, w in zip(model_input.feature_names, importance, strict=True)}
+    logger.info("ATFT-GAT-FAN forecasts: %s rows over %d test days", f"{frame.height:,}", days.size)
+    return frame, importance_map
+
+
+def forecast_baselines(
+    baseline_models: dict[str, Any],
+    model_input: ModelInput,
+    splits: dict[str, Any],
+    evaluation: EvaluationParams,
+) -> pl.DataFrame:
+    """Forecasts of the gradient-boosting, ridge and 20-day momentum baselines on the test days."""
+    if list(baseline_models["feature_names"]) != list(model_input.feature_names):
+        raise ValueError("the baseline models were fitted on other features than the model input: "
+                         "re-run `kedro run --pipelines training`")
+    days = _test_days(model_input, splits)
+    x, _, day, stock = stack_rows(model_input.features, model_input.mask, model_input.targets, days)
+    horizons = model_input.horizons.tolist()
+    momentum_name = evaluation.baselines.momentum.feature
+    if momentum_name not in model_input.feature_names:
+        raise ValueError(f"evaluation.baselines.momentum.feature '{momentum_name}' is not a model feature")
+    frames = []
+    forecasts = {
+        "hist_gbm": predict_baseline(baseline_models["hist_gbm"], x),
+        "ridge": predict_baseline(baseline_models["ridge"], x),
+        "momentum_20d": momentum_forecast(
+            x[:, list(model_input.feature_names).index(momentum_name)].astype(np.float64), len(horizons)
+        ),
+    }
+    for name, values in forecasts.items():
+        columns = {f"pred_{h}d": values[:, i] for i, h in enumerate(horizons)}
+        frames.append(_long_frame(model_input, day, stock, columns, name))
+    return pl.concat(frames)
+
+
+def oracle_forecasts(
+    oracle_expected_returns: pl.DataFrame, splits: dict[str, Any], horizons: list[int]
+) -> pl.DataFrame:
+    """The simulated market's true expected returns on the test days (the ceiling); empty on real data."""
+    test = Splits.model_validate(splits).test
+    return (
+        oracle_expected_returns.filter(pl.col("Date").is_between(test.start, test.end))
+        .select(
+            "Date", "Code", pl.lit("oracle").alias("model"),
+            *(pl.col(f"exp_ret_{h}d").alias(f"pred_{h}d") for h in horizons),
+        )
+    )
+
+
+def combine_predictions(*frames: pl.DataFrame) -> pl.DataFrame:
+    """One long table of every model's forecasts, sorted by model, Date, Code."""
+    non_empty = [f for f in frames if f.height]
+    return pl.concat(non_empty, how="diagonal_relaxed").sort("model", "Date", "Code")
+
+
+def daily_returns(daily_quotes: pl.DataFrame) -> pl.DataFrame:
+    """Realised close-to-close return ``ret_1d`` of each stock, dated on the day it ends."""
+    return (
+        daily_quotes.select("Date", "Code", "AdjustmentClose")
+        .sort("Code", "Date")
+        .with_columns((pl.col("AdjustmentClose") / pl.col("AdjustmentClose").shift(1).over("Code") - 1).alias("ret_1d"))
+        .select("Date", "Code", "ret_1d")
+    )
+
+
+def evaluate_models(
+    predictions: pl.DataFrame,
+    targets: pl.DataFrame,
+    daily_quotes: pl.DataFrame,
+    topix: pl.DataFrame,
+    trading_calendar: pl.DataFrame,
+    evaluation: EvaluationParams,
+) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """IC/RankIC, hit rates, deciles and portfolios of every model over the whole test period.
+
+    Returns:
+        ``evaluation_metrics`` (JSON), ``evaluation_daily_scores``, ``evaluation_deciles``,
+        ``portfolio_returns`` (daily series of every portfolio).
+    """
+    calendar = trading_calendar.filter(pl.col("HolidayDivision").is_in(["1", "2"]))["Date"]
+    result = evaluate_predictions(
+        predictions, targets, daily_returns(daily_quotes), topix.select("Date", "Close"), calendar, evaluation
+    )
+    primary = result.metrics["by_horizon"][str(evaluation.primary_horizon)]["models"]
+    logger.info(
+        "Test RankIC at %d days: %s",
+        evaluation.primary_horizon,
+        ", ".join(f"{m}={v['rank_ic']['mean']:.4f}" for m, v in primary.items() if v.get("rank_ic")),
+    )
+    return result.metrics, result.daily_scores, result.deciles, result.portfolio_daily
+
+
+def plot_evaluation(
+    evaluation_metrics: dict[str, Any],
+    evaluation_daily_scores: pl.DataFrame,
+    evaluation_deciles: pl.DataFrame,
+    portfolio_returns: pl.DataFrame,
+    feature_importance: dict[str, float],
+    evaluation: EvaluationParams,
+) -> tuple[dict[str, Figure], list[str]]:
+    """Every report figure and their names, in report order.
+
+    The catalog's ``MatplotlibDataset`` writes each figure of the dict to ``<key>`` inside
+    ``data/08_reporting/plots``, so the keys carry the ``.png`` suffix.
+    """
+    result = EvaluationResult(evaluation_metrics, evaluation_daily_scores, evaluation_deciles, portfolio_returns)
+    figures = make_figures(result, feature_importance, evaluation)
+    return {f"{name}.png": figure for name, figure in figures.items()}, list(figures)
+
+
+#: Where the catalog writes ``evaluation_plots``, relative to ``evaluation_report`` (both in 08_reporting).
+PLOTS_FOLDER = "plots"
+
+
+def write_report(evaluation_metrics: dict[str, Any], plot_names: list[str]) -> str:
+    """The Markdown report: the comparison table first, then the figures (relative links)."""
+    return render_report(evaluation_metrics, {name: f"{PLOTS_FOLDER}/{name}.png" for name in plot_names})
