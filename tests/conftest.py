@@ -11,3 +11,20 @@ from kedro_project import PROJECT_ROOT
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+class ProjectRun:
+    """A copy of the project after one ``kedro run --env test`` (every pipeline), and its output."""
+
+    def __init__(self, path: Path, output: str) -> None:
+        self.path = path
+        self.output = output
+
+
+@pytest.fixture(scope="session")
+def test_env_run(tmp_path_factory: pytest.TempPathFactory) -> ProjectRun:
+    """One end-to-end ``kedro run --env test`` in a copy of the project, shared by the slow tests."""
+    from kedro_project import copy_project, kedro_run_test_env
+
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    return ProjectRun(project, kedro_run_test_env(project))

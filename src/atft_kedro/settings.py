@@ -1,8 +1,13 @@
 """Project settings: configuration environments and hooks."""
 
 from atft_kedro.hooks import ParameterLoggingHook
+from atft_kedro.tracking import MlflowTrackingHook
 
-HOOKS = (ParameterLoggingHook(),)
+# MlflowTrackingHook extends kedro-mlflow's own hook (flattened typed parameters, per-epoch
+# training metrics, evaluation metrics, report and checkpoint artifacts, failures as warnings),
+# so the plugin's auto-registered copy is disabled below to keep one MLflow run per kedro run.
+HOOKS = (ParameterLoggingHook(), MlflowTrackingHook())
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
