@@ -1,5 +1,6 @@
 """Project settings: configuration environments and hooks."""
 
+from atft_kedro.config import ProjectConfigLoader
 from atft_kedro.hooks import ParameterLoggingHook
 from atft_kedro.tracking import MlflowTrackingHook
 
@@ -9,6 +10,8 @@ from atft_kedro.tracking import MlflowTrackingHook
 HOOKS = (ParameterLoggingHook(), MlflowTrackingHook())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 
+# Kedro's OmegaConfigLoader, plus conf/local/credentials.yml under every --env (see config.py).
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

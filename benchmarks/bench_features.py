@@ -1,0 +1,154 @@
+"""Benchmark of the feature pipeline at full size: about 4,000 stocks over 10 years.
+
+Parameters are those of the ``gpu`` environment (conf/base + conf/gpu, read by Kedro's
+config loader). Builds the canonical tables (the market simulator with ``conf/gpu/parameters_simulator.yml``
+when ``atft_kedro.market`` is importable and ``--source simulator``, else the vectorised
+generator in ``atft_kedro.features.sample_tables``), then times every node of the
+feature pipeline in the order Kedro runs them (panel, graph, targets, each group,
+assembly), dropping intermediates as soon as no later node needs them. Prints seconds
+per stage, the total, and the peak resident memory of the process while the features
+are built (sampled every 50 ms).
+
+Run it alone: ``flock /tmp/atft_bench.lock python benchmarks/bench_features.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from kedro.config import OmegaConfigLoader
+
+from atft_kedro.features.params import FeatureParams
+from atft_kedro.pipelines.feature_engineering import nodes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PeakMemory:
+    """Peak RSS of this process, sampled in a background thread."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self._process = psutil.Process()
+        self._interval = interval_s
+        self.peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(self._interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+
+def gpu_parameters() -> dict:
+    """The resolved parameters of the ``gpu`` environment (base + conf/gpu), as Kedro reads them."""
+    loader = OmegaConfigLoader(conf_source=str(ROOT / "conf"), base_env="base", default_run_env="local", env="gpu")
+    return loader["parameters"]
+
+
+def canonical_tables(source: str, n_stocks: int, n_days: int, seed: int, conf: dict) -> dict:
+    """Canonical tables from the simulator (gpu conf) or the sample generator."""
+    if source == "simulator":
+        from atft_kedro.market.params import SimulatorParams
+        from atft_kedro.market.simulator import simulate_market
+        from atft_kedro.schemas.tables import TABLES_BY_RAW_NAME
+
+        raw = simulate_market(SimulatorParams(**conf["simulator"]), conf["horizons"])
+        return {TABLES_BY_RAW_NAME[k].canonical_name: TABLES_BY_RAW_NAME[k].to_canonical(v)
+                for k, v in raw.items() if k in TABLES_BY_RAW_NAME}
+    from atft_kedro.features.sample_tables import make_canonical_tables
+
+    return make_canonical_tables(n_stocks, n_days, seed)
+
+
+def run(tables: dict, params: FeatureParams, horizons: list[int]) -> dict[str, float]:
+    """Run the pipeline's nodes in order; return seconds per stage."""
+    timings: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        started, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        timings[name] = time.perf_counter() - started
+        print(f"  {name:<14s} {timings[name]:7.1f} s wall {time.process_time() - cpu:7.1f} s cpu   "
+              f"rss {psutil.Process().memory_info().rss / 2**30:5.1f} GiB", flush=True)
+        return out
+
+    manifest = timed("manifest", lambda: nodes.build_manifest(params))
+    panel = timed("stock_panel", lambda: nodes.build_stock_panel(
+        tables.pop("daily_quotes"), tables.pop("listed_info"), tables["trading_calendar"]))
+    gc.collect()
+    graph = timed("stock_graph", lambda: nodes.build_stock_graph(panel, params))
+    keys = timed("keys", lambda: nodes.select_feature_keys(panel))
+    targets = timed("targets", lambda: nodes.build_targets(panel, horizons))
+    del targets
+    # each table is dropped after the last node that reads it, as Kedro's runner releases datasets
+    frames = [
+        timed("px", lambda: nodes.compute_price_features(panel, params)),
+        timed("tech", lambda: nodes.compute_technical_features(panel, params)),
+        timed("mkt", lambda: nodes.compute_market_features(panel, tables["topix"], params)),
+        timed("beta_alpha", lambda: nodes.compute_beta_alpha_features(panel, tables.pop("topix"), params)),
+        timed("sector", lambda: nodes.compute_sector_features(panel, params)),
+        timed("flow", lambda: nodes.compute_flow_features(panel, tables.pop("investor_types"), params)),
+        timed("margin", lambda: nodes.compute_margin_features(
+            panel, tables.pop("weekly_margin_interest"), tables.pop("daily_margin_interest"), params)),
+        timed("short", lambda: nodes.compute_short_selling_features(
+            panel, tables.pop("short_selling"), tables.pop("short_positions"), params)),
+        timed("stmt", lambda: nodes.compute_statement_features(panel, tables["statements"], params)),
+        timed("evt", lambda: nodes.compute_earnings_event_features(
+            panel, tables.pop("earnings_calendar"), tables.pop("statements"), params)),
+        timed("grf", lambda: nodes.compute_graph_features(panel, graph, params)),
+    ]
+    del panel  # released before the assembly, as Kedro does
+    gc.collect()
+    features = timed("assemble", lambda: nodes.assemble_features(keys, manifest, params, *frames))
+    print(f"  features: {features.height:,} rows x {features.width - 2} features, "
+          f"{features.estimated_size() / 2**30:.2f} GiB; graph: {graph.height:,} edges")
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", choices=["simulator", "synthetic"], default="simulator")
+    parser.add_argument("--stocks", type=int, default=4000, help="synthetic source only")
+    parser.add_argument("--days", type=int, default=2450, help="synthetic source only (trading days)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    conf = gpu_parameters()
+    params = FeatureParams(**conf["feature_engineering"])
+    horizons = list(conf["horizons"])
+
+    started = time.perf_counter()
+    tables = canonical_tables(args.source, args.stocks, args.days, args.seed, conf)
+    quotes = tables["daily_quotes"]
+    print(f"canonical tables ({args.source}): {quotes.height:,} quote rows, "
+          f"{quotes.get_column('Code').n_unique():,} codes, {quotes.get_column('Date').n_unique():,} days "
+          f"in {time.perf_counter() - started:.1f} s", flush=True)
+    del quotes
+    gc.collect()
+    rss_before = psutil.Process().memory_info().rss
+    with PeakMemory() as memory:
+        started, cpu = time.perf_counter(), time.process_time()
+        timings = run(tables, params, horizons)
+        total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"feature build + graph: {total:.1f} s wall, {cpu:.1f} s cpu (graph {timings['stock_graph']:.1f} s); "
+          f"load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")
+    print(f"peak RSS during the build: {memory.peak / 2**30:.2f} GiB "
+          f"(RSS before: {rss_before / 2**30:.2f} GiB, tables included)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""``docs/features.md``: the feature list, written from the feature manifest.
+
+``python -m atft_kedro.features.docs`` (from the project root) rebuilds the manifest from
+the base parameters and rewrites the file; a test checks that the file is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from atft_kedro.features.manifest import build_feature_manifest
+from atft_kedro.features.params import FeatureParams
+from atft_kedro.schemas.manifest import FeatureManifest
+
+_GROUP_TITLES = {
+    "px": "Price and volume (`px_`)",
+    "tech": "Technical oscillators (`tech_`)",
+    "mkt": "Market: TOPIX and breadth (`mkt_`)",
+    "beta_alpha": "Beta and residual returns (`beta_`, `alpha_`)",
+    "sector": "Sector-relative (`sec_`)",
+    "flow": "Investor-type flows (`flow_`)",
+    "margin": "Margin balances and alerts (`mrg_`, `dmi_`)",
+    "short": "Short selling (`ss_`)",
+    "stmt": "Financial statements (`stmt_`)",
+    "evt": "Earnings calendar (`evt_`)",
+    "grf": "Correlation graph (`grf_`)",
+    "interactions": "Interactions (`int_`)",
+    "cross_sectional": "Cross-sectional z-scores (`_csz`)",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def write_features_doc(manifest: FeatureManifest) -> str:
+    """Markdown listing every feature of ``manifest`` by group, with source and lag."""
+    lines = [
+        "# Features",
+        "",
+        "Generated from the feature manifest of `conf/base/parameters_feature_engineering.yml` by",
+        "`python -m atft_kedro.features.docs`; do not edit by hand.",
+        "",
+        f"{len(manifest)} float32 features, manifest hash `{manifest.hash}`.",
+        "",
+        "A feature at date t uses only what is known at the close of t on the exchange calendar.",
+        "`lag` is the number of trading days after the underlying event before the value is used",
+        "(statements disclosed at or after 15:00 and published tables count from the next trading day).",
+        "",
+        "| group | on | features | note |",
+        "|---|---|---|---|",
+    ]
+    for g in manifest.groups:
+        lines.append(f"| {g.name} | {'yes' if g.enabled else 'no'} | {g.n_features} | {_cell(g.reason)} |")
+    for g in manifest.groups:
+        specs = [f for f in manifest.features if f.group == g.name]
+        if not specs:
+            continue
+        lines += ["", f"## {_GROUP_TITLES.get(g.name, g.name)}", "", "| feature | source | lag | description |",
+                  "|---|---|---|---|"]
+        lines += [f"| `{f.name}` | {f.source} | {f.lag_days} | {_cell(f.description)} |" for f in specs]
+    return "\n".join(lines) + "\n"
+
+
+def load_params(conf_source: Path, env: str) -> FeatureParams:
+    """``params:feature_engineering`` of ``env`` (over base), read by Kedro's config loader."""
+    from kedro.config import OmegaConfigLoader
+
+    loader = OmegaConfigLoader(conf_source=str(conf_source), base_env="base", default_run_env=env, env=env)
+    return FeatureParams(**loader["parameters"]["feature_engineering"])
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Write the features doc; returns its path."""
+    parser = argparse.ArgumentParser(description="Write docs/features.md from the feature manifest.")
+    parser.add_argument("--conf-source", type=Path, default=Path("conf"))
+    parser.add_argument("--env", default="base")
+    parser.add_argument("--out", type=Path, default=Path("docs/features.md"))
+    args = parser.parse_args(argv)
+    text = write_features_doc(build_feature_manifest(load_params(args.conf_source, args.env)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    return args.out
+
+
+if __name__ == "__main__":
+    print(main())
