@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 from kedro_project import load_conf
 
-from atft_kedro.schemas import intermediate, raw
+from atft_kedro.schemas import feature, intermediate, model_output, raw
 from atft_kedro.schemas.docs import describe_checks, main, render_data_contracts, schema_path
 from atft_kedro.schemas.tables import TABLES, Column
 
@@ -30,7 +30,9 @@ def test_data_contracts_doc_is_current(project_root: Path) -> None:
 
 def test_each_table_section_lists_every_column_raw_to_canonical_once(tmp_path: Path) -> None:
     sections = _sections(main(["--out", str(tmp_path / "contracts.md")]).read_text(encoding="utf-8"))
-    assert list(sections) == [t.canonical_name for t in TABLES] + ["oracle_expected_returns"]
+    assert list(sections) == [t.canonical_name for t in TABLES] + [
+        "oracle_expected_returns", "features", "targets", "stock_graph", "predictions", "daily_ranking"
+    ]
     for spec in TABLES:
         section = sections[spec.canonical_name]
         assert f"`{spec.endpoint}`" in section and f"`{spec.raw_name}`" in section
@@ -47,6 +49,11 @@ def test_documented_validators_are_the_ones_the_catalog_uses() -> None:
     for spec in TABLES:
         assert catalog[spec.raw_name]["validator"] == schema_path(raw, spec.raw_name)
         assert catalog[spec.canonical_name]["validator"] == schema_path(intermediate, spec.canonical_name)
+    for name, module in (("features", feature), ("targets", feature), ("stock_graph", feature),
+                         ("predictions", model_output), ("daily_ranking", model_output)):
+        declared = catalog[name]["validator"]
+        declared = declared["class"] if isinstance(declared, dict) else declared
+        assert declared == schema_path(module, name), name
 
 
 def test_checks_are_described_in_words() -> None:

@@ -87,3 +87,62 @@ class AtomicJSONDataset(AbstractDataset[Any, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class AtomicFileDataset(AbstractDataset[Any, Any]):
+    """Make any file- or folder-writing Kedro dataset's save whole or absent.
+
+    The wrapped dataset (``dataset:``, a catalog entry without ``filepath``) first saves
+    into a hidden temporary sibling of ``filepath``; only a complete save is then renamed
+    over the target (a folder, e.g. a ``MatplotlibDataset`` of several figures, is swapped
+    in with two renames). A crash mid-save leaves the previous output intact.
+
+    Catalog::
+
+        baseline_models:
+          type: atft_kedro.datasets.atomic.AtomicFileDataset
+          filepath: data/06_models/baseline_models.pkl
+          dataset: {type: pickle.PickleDataset, backend: pickle}
+    """
+
+    def __init__(self, dataset: dict[str, Any], filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        if "filepath" in dataset:
+            raise DatasetError("AtomicFileDataset: give 'filepath' on the wrapper, not inside 'dataset'")
+        self._dataset_config = dict(dataset)
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def _inner(self, path: Path) -> AbstractDataset:
+        return AbstractDataset.from_config(
+            f"atomic:{self._filepath.name}", {**self._dataset_config, "filepath": str(path)}
+        )
+
+    def load(self) -> Any:
+        return self._inner(self._filepath).load()
+
+    def save(self, data: Any) -> None:
+        import shutil
+
+        target = self._filepath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True) if staging.is_dir() else staging.unlink(missing_ok=True)
+        try:
+            self._inner(staging).save(data)
+            if staging.is_dir():
+                retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+                if target.exists():
+                    os.replace(target, retired)
+                os.replace(staging, target)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True) if staging.is_dir() else staging.unlink(missing_ok=True)
+            raise
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "dataset": self._dataset_config.get("type")}

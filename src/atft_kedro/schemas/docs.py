@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pandera.polars as pa
 
-from atft_kedro.schemas import intermediate, raw, tables
+from atft_kedro.schemas import feature, intermediate, model_output, raw, tables
 from atft_kedro.schemas.tables import TableSpec
 
 _CHECK_SYMBOLS = {
@@ -111,27 +111,47 @@ def _table_section(spec: TableSpec) -> list[str]:
     return lines
 
 
-def _oracle_section() -> list[str]:
-    """Markdown lines of the oracle table (raw only, regex column names)."""
-    schema = raw.ORACLE_EXPECTED_RETURNS
+def _schema_section(module: ModuleType, schema: pa.DataFrameSchema, title: str, description: str,
+                    regex_example: str) -> list[str]:
+    """Markdown lines of a schema whose columns may be regular expressions (layers after 02)."""
     lines = [
-        f"## `{schema.name}` (synthetic source only)",
+        f"## `{schema.name}`{title}",
         "",
-        "True expected forward returns of the simulated market; empty for the `jquants` and `files` sources.",
-        "Only the evaluation pipeline reads it (as the `oracle` reference model).",
+        description,
         "",
         f"- keys (unique together): {_codes(schema.unique or [])}",
-        f"- validator: `{schema_path(raw, schema.name)}`: "
+        f"- validator: `{schema_path(module, schema.name)}`: "
         + ("no other column" if schema.strict else "extra columns allowed"),
         "",
         "| column | dtype | nullable | checks |",
         "|---|---|---|---|",
     ]
     for name, column in schema.columns.items():
-        shown = f"`{name}` (regex: e.g. `{raw.ORACLE_COLUMN_PREFIX}5d`)" if column.regex else f"`{name}`"
+        shown = f"`{name}` (regex{regex_example})" if column.regex else f"`{name}`"
         lines.append(f"| {_cell(shown)} | {column.dtype} | {'yes' if column.nullable else 'no'} | "
                      f"{describe_checks(column)} |")
     return lines
+
+
+#: Schemas of the later layers: (module, schema, title suffix, description, regex example).
+_LATER_LAYERS = (
+    (raw, raw.ORACLE_EXPECTED_RETURNS, " (synthetic source only)",
+     "True expected forward returns of the simulated market; empty for the `jquants` and `files` sources.\n"
+     "Only the evaluation pipeline reads it (as the `oracle` reference model).",
+     f": e.g. `{raw.ORACLE_COLUMN_PREFIX}5d`"),
+    (feature, feature.FEATURES, " (04_feature)",
+     "One row per trading Date x listed Code; the feature columns and their order are the feature manifest's "
+     "(see `docs/features.md`).", ": every feature, float32"),
+    (feature, feature.TARGETS, " (04_feature)",
+     "Forward returns of AdjustmentClose, null where the future is unknown; never model inputs.",
+     ": e.g. `target_ret_5d`"),
+    (feature, feature.STOCK_GRAPH, " (04_feature)",
+     "Edges of the trailing-correlation graph, valid from Date.", ""),
+    (model_output, model_output.PREDICTIONS, " (07_model_output)",
+     "Every model's forecasts on the test dates, side by side.", ": e.g. `pred_5d`, `q0.1_5d`"),
+    (model_output, model_output.DAILY_RANKING, " (07_model_output)",
+     "The ranking of the newest date written by the inference pipeline.", ": e.g. `pred_5d`, `q0.9_5d`"),
+)
 
 
 def render_data_contracts() -> str:
@@ -139,8 +159,9 @@ def render_data_contracts() -> str:
     lines = [
         "# Data contracts",
         "",
-        "Generated from the pandera schemas (`atft_kedro.schemas.raw`, `atft_kedro.schemas.intermediate`,",
-        "built from `atft_kedro.schemas.tables`) by `python -m atft_kedro.schemas.docs`; do not edit by hand.",
+        "Generated from the pandera schemas (`atft_kedro.schemas.raw`, `intermediate` (both built from",
+        "`atft_kedro.schemas.tables`), `feature`, `model_output`) by `python -m atft_kedro.schemas.docs`;",
+        "do not edit by hand.",
         "",
         "Every market table exists twice: in `data/01_raw` with the short field names of the J-Quants",
         "API v2 (as `jquants-api-client` `ClientV2` returns them; the `synthetic` and `files` sources",
@@ -158,7 +179,8 @@ def render_data_contracts() -> str:
     ]
     for spec in tables.TABLES:
         lines += ["", *_table_section(spec)]
-    lines += ["", *_oracle_section()]
+    for module, schema, title, description, example in _LATER_LAYERS:
+        lines += ["", *_schema_section(module, schema, title, description, example)]
     return "\n".join(lines) + "\n"
 
 
