@@ -40,3 +40,30 @@ class ParameterLoggingHook:
         if len(text) > _MAX_LOGGED_CHARS:
             text = text[:_MAX_LOGGED_CHARS] + "...(truncated)"
         logger.info("Resolved parameters used by this run (env=%s): %s", run_params.get("env"), text)
+
+
+class DeviceCheckHook:
+    """Stop a run at its start when it would train on CUDA and no CUDA device is usable.
+
+    ``training.device: cuda`` (the ``gpu`` environment) on a machine without CUDA must be a
+    clear error, never a silent CPU run, and it should come before the hours of feature work
+    that precede training, not after them.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if "params:training" not in pipeline.inputs():
+            return
+        training = _plain(catalog.load("params:training"))
+        if training.get("device") != "cuda":
+            return
+        import torch
+
+        from atft_kedro.model.trainer import CudaUnavailableError
+
+        if not torch.cuda.is_available():
+            raise CudaUnavailableError(
+                f"environment '{run_params.get('env')}' sets training.device: cuda but torch "
+                f"{torch.__version__} sees no CUDA device on this machine; run on a GPU machine, or "
+                "use an environment with training.device: cpu (e.g. drop --env gpu)"
+            )

@@ -1,13 +1,13 @@
 """Project settings: configuration environments and hooks."""
 
 from atft_kedro.config import ProjectConfigLoader
-from atft_kedro.hooks import ParameterLoggingHook
+from atft_kedro.hooks import DeviceCheckHook, ParameterLoggingHook
 from atft_kedro.tracking import MlflowTrackingHook
 
 # MlflowTrackingHook extends kedro-mlflow's own hook (flattened typed parameters, per-epoch
 # training metrics, evaluation metrics, report and checkpoint artifacts, failures as warnings),
 # so the plugin's auto-registered copy is disabled below to keep one MLflow run per kedro run.
-HOOKS = (ParameterLoggingHook(), MlflowTrackingHook())
+HOOKS = (ParameterLoggingHook(), DeviceCheckHook(), MlflowTrackingHook())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 
 # Kedro's OmegaConfigLoader, plus conf/local/credentials.yml under every --env (see config.py).
