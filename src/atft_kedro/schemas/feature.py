@@ -17,7 +17,7 @@ _KEYS = {
 
 #: One row per trading Date x listed Code; every other column a float32 feature.
 FEATURES = pa.DataFrameSchema(
-    {**_KEYS, r"^(?!Date$|Code$).+$": pa.Column(pl.Float32, regex=True, nullable=True)},
+    {**_KEYS, r"^[a-z][a-z0-9]*_.+$": pa.Column(pl.Float32, regex=True, nullable=True)},
     name="features",
     unique=["Date", "Code"],
     strict=True,
