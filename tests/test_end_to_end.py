@@ -1,0 +1,72 @@
+"""The whole project on the test environment: report, predictions, ranking, manifest refusal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from atft_kedro.normalization.params import NormalizationParams
+from atft_kedro.pipelines.inference.nodes import rank_newest_date
+from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
+
+pytestmark = pytest.mark.slow
+
+
+def test_report_opens_with_the_comparison_table_and_links_existing_plots(test_env_run) -> None:
+    reporting = test_env_run.path / "data" / "08_reporting"
+    report = (reporting / "report.md").read_text()
+    lines = report.splitlines()
+    assert lines[0] == "# Evaluation report"
+    table_start = next(i for i, line in enumerate(lines) if line.startswith("| model |"))
+    assert table_start < 10, "the report must open with the comparison table"
+    models = {line.split("|")[1].strip() for line in lines[table_start + 2 : table_start + 7]}
+    assert models == {"atft_gat_fan", "hist_gbm", "ridge", "momentum_20d", "oracle"}
+    linked = [line.split("](")[1].rstrip(")") for line in lines if line.startswith("![")]
+    assert linked and all((reporting / path).is_file() for path in linked)
+    assert any("feature_importance" in path for path in linked)
+
+
+def test_metrics_cover_every_model_and_horizon_on_the_test_split(test_env_run) -> None:
+    metrics = json.loads((test_env_run.path / "data/08_reporting/evaluation_metrics.json").read_text())
+    splits = json.loads((test_env_run.path / "data/05_model_input/splits.json").read_text())
+    assert set(metrics["by_horizon"]) == {"1", "5", "10", "20"}
+    block = metrics["by_horizon"]["5"]
+    assert set(block["models"]) == {"atft_gat_fan", "hist_gbm", "ridge", "momentum_20d", "oracle"}
+    assert block["signal_dates"]["first"] >= splits["test"]["start"]
+    assert block["signal_dates"]["last"] <= splits["test"]["end"]
+
+
+def test_inference_ranks_every_stock_of_the_newest_date(test_env_run) -> None:
+    data = test_env_run.path / "data"
+    ranking = pl.read_parquet(data / "07_model_output/daily_ranking.parquet")
+    features = pl.read_parquet(data / "04_feature/features.parquet", columns=["Date", "Code"])
+    newest = features["Date"].max()
+    assert ranking["Date"].unique().to_list() == [newest]
+    assert set(ranking["Code"]) == set(features.filter(pl.col("Date") == newest)["Code"])
+    assert ranking["rank"].to_list() == list(range(1, ranking.height + 1))
+    assert ranking["pred_5d"].is_sorted(descending=True)
+    csv = pl.read_csv(data / "07_model_output/daily_ranking.csv", schema_overrides={"Code": pl.String})
+    assert csv["Code"].to_list() == ranking["Code"].to_list()
+
+
+def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> None:
+    data = test_env_run.path / "data"
+    checkpoint = torch.load(data / "06_models/atft_gat_fan.pt", weights_only=True)
+    manifest = json.loads((data / "04_feature/feature_manifest.json").read_text())
+    normalizer = json.loads((data / "05_model_input/normalizer.json").read_text())
+    features = pl.read_parquet(data / "04_feature/features.parquet")
+    graph = pl.read_parquet(data / "04_feature/stock_graph.parquet")
+    from kedro_project import load_conf
+
+    params = NormalizationParams.model_validate(load_conf("test")["parameters"]["normalization"])
+    dropped = manifest["features"][3]["name"]
+    other = FeatureManifest.model_validate({"features": [f for f in manifest["features"] if f["name"] != dropped]})
+    with pytest.raises(ManifestMismatchError, match=dropped):
+        rank_newest_date(checkpoint, normalizer, features.drop(dropped), other.to_json_dict(), graph, params,
+                         [1, 5, 10, 20])
+    ranking, _ = rank_newest_date(checkpoint, normalizer, features, manifest, graph, params, [1, 5, 10, 20])
+    assert ranking.height > 0 and np.isfinite(ranking["pred_5d"].to_numpy()).all()
