@@ -16,42 +16,18 @@ from __future__ import annotations
 
 import argparse
 import gc
-import threading
 import time
 from pathlib import Path
 
 import psutil
 from kedro.config import OmegaConfigLoader
 
+from peak_memory import PeakMemory
+
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.pipelines.feature_engineering import nodes
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class PeakMemory:
-    """Peak RSS of this process, sampled in a background thread."""
-
-    def __init__(self, interval_s: float = 0.05) -> None:
-        self._process = psutil.Process()
-        self._interval = interval_s
-        self.peak = self._process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            time.sleep(self._interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
 
 
 def gpu_parameters() -> dict:
@@ -146,7 +122,7 @@ def main() -> None:
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"feature build + graph: {total:.1f} s wall, {cpu:.1f} s cpu (graph {timings['stock_graph']:.1f} s); "
           f"load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")
-    print(f"peak RSS during the build: {memory.peak / 2**30:.2f} GiB "
+    print(f"peak RSS during the build: {memory.rss / 2**30:.2f} GiB "
           f"(RSS before: {rss_before / 2**30:.2f} GiB, tables included)")
 
 

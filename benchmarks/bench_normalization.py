@@ -22,13 +22,13 @@ import resource
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import yaml
+from peak_memory import PeakMemory, status_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -44,43 +44,6 @@ from atft_kedro.schemas.manifest import FeatureManifest, FeatureSpec  # noqa: E4
 GROUPS = ("px", "tech", "mkt", "beta", "sec", "flow", "mrg", "ss", "stmt", "grf")
 HORIZONS = [1, 5, 10, 20]
 GIB = 2**30
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-class PeakMemory:
-    """Samples VmRSS and RssAnon (anonymous memory, i.e. without mapped files) every 10 ms."""
-
-    def __init__(self) -> None:
-        self.rss = 0
-        self.anon = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.rss = max(self.rss, _status_kib("VmRSS") * 1024)
-            self.anon = max(self.anon, _status_kib("RssAnon") * 1024)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._run_once()
-
-    def _run_once(self) -> None:
-        self.rss = max(self.rss, _status_kib("VmRSS") * 1024)
-        self.anon = max(self.anon, _status_kib("RssAnon") * 1024)
 
 
 def synthetic_manifest(n_features: int) -> FeatureManifest:
@@ -242,8 +205,8 @@ def run(
         flush=True,
     )
 
-    base_rss = _status_kib("VmRSS") * 1024
-    base_anon = _status_kib("RssAnon") * 1024
+    base_rss = status_bytes("VmRSS")
+    base_anon = status_bytes("RssAnon")
     timings = {}
     with PeakMemory() as peak:
         t0 = time.perf_counter()
