@@ -68,3 +68,13 @@ def test_gpu_environment_without_cuda_stops_at_the_start() -> None:
     with pytest.raises(CudaUnavailableError, match="training.device: cuda"):
         DeviceCheckHook().before_pipeline_run({"env": "gpu"}, _Pipeline(), _Catalog(training))
     DeviceCheckHook().before_pipeline_run({"env": "test"}, _Pipeline(), _Catalog({**training, "device": "cpu"}))
+
+
+@pytest.mark.parametrize("selection", [["training", "evaluation"], ["evaluation", "training"],
+                                       ["training"], ["inference", "normalization"]])
+def test_any_selection_of_pipelines_validates(selection: list[str], pipelines: dict) -> None:
+    """``kedro run --pipelines a,b`` validates the typed parameters of exactly those pipelines."""
+    chosen = sum((pipelines[name] for name in selection[1:]), pipelines[selection[0]])
+    params = dict(load_conf("local")["parameters"])
+    ParameterValidator({"selected": chosen}).validate_raw_params(params)
+    ParameterValidator({name: pipelines[name] for name in selection}).validate_raw_params(params)

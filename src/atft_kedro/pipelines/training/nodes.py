@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from atft_kedro.evaluation.baselines import fit_hist_gbm, fit_ridge, stack_rows
-from atft_kedro.evaluation.params import BaselineParams
+from atft_kedro.evaluation.params import EvaluationParams
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.model.trainer import train_model
 from atft_kedro.schemas.manifest import FeatureManifest
@@ -52,13 +52,16 @@ def train_atft_gat_fan(
 
 
 def train_baseline_models(
-    model_input: ModelInput, splits: dict[str, Any], baselines: BaselineParams
+    model_input: ModelInput, splits: dict[str, Any], evaluation: EvaluationParams
 ) -> dict[str, Any]:
-    """Fit the gradient-boosting and ridge baselines on every usable training row.
+    """Fit the gradient-boosting and ridge baselines (``evaluation.baselines``) on the training rows.
 
     Both see exactly the model's normalised features and targets (all horizons, one
-    regressor per horizon). Returns ``{"hist_gbm": [...], "ridge": [...], "feature_names": [...]}``.
+    regressor per horizon). The whole ``params:evaluation`` block is the input (not only
+    ``evaluation.baselines``): Kedro's typed validation cannot validate a block and one of
+    its sub-blocks in the same run. Returns ``{"hist_gbm": [...], "ridge": [...], "feature_names": [...]}``.
     """
+    baselines = evaluation.baselines
     train = Splits.model_validate(splits).train
     days = model_input.day_indices(train.start, train.end)
     x, y, _, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, days)

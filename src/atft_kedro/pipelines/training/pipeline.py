@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 train_baseline_models,
-                inputs=["model_input", "splits", "params:evaluation.baselines"],
+                inputs=["model_input", "splits", "params:evaluation"],
                 outputs="baseline_models",
                 name="train_baseline_models",
             ),
