@@ -91,3 +91,24 @@ def _credentials():
     from atft_kedro.sources.jquants import JQuantsCredentials
 
     return JQuantsCredentials(api_key=FAKE_API_KEY)
+
+
+def test_jquants_environment_runs_against_the_fake_server(
+    fake_jquants: FakeJQuants, jquants_params: JQuantsSourceParams, tmp_path: Path
+) -> None:
+    """``--env jquants`` as shipped (source jquants), pointed at the local fake v2 server."""
+    from kedro_project import load_conf
+
+    ingestion = dict(load_conf("jquants")["parameters"]["ingestion"])
+    assert ingestion["source"] == "jquants"
+    ingestion["jquants"] = ingestion["jquants"] | {
+        key: value for key, value in jquants_params.model_dump(mode="json").items()
+        if key in ("base_url", "start_date", "end_date", "backoff_seconds", "min_seconds_between_requests")
+    }
+    pipeline = create_pipeline()
+    catalog = project_catalog("jquants", tmp_path, {"ingestion": ingestion}, pipeline)
+    catalog["jquants_credentials"] = _credentials()
+    run(pipeline, catalog)
+    quotes = pl.read_parquet(tmp_path / "data/02_intermediate/daily_quotes.parquet")
+    tables.DAILY_BARS.canonical_schema().validate(quotes)
+    assert quotes.height > 0
