@@ -68,18 +68,23 @@ def features(params: FeatureParams) -> list[Feature]:
     return out
 
 
+def _latest_known_rows(table: pl.DataFrame, days: pl.Series, lag_days: int, as_of: str) -> pl.DataFrame:
+    """Rows tagged with ``_avail``, the trading day they become known (``lag_days`` after
+    publication); per stock and ``_avail`` day only the newest (by ``as_of``, then publication)."""
+    avail = published_available_dates(table.get_column("PublishedDate"), days, lag_days)
+    return (
+        table.with_columns(avail.alias("_avail"))
+        .filter(pl.col("_avail").is_not_null())
+        .sort(CODE, "_avail", as_of, "PublishedDate")
+        .unique([CODE, "_avail"], keep="last", maintain_order=True)
+    )
+
+
 def _weekly_rows(table: pl.DataFrame, panel: StockPanel, params: FeatureParams) -> pl.DataFrame:
     m = params.margin
     z_min = max(3, min_count(m.zscore_weeks, params.rolling.min_periods_fraction))
     days = panel.trading_days
-    avail = published_available_dates(table.get_column("PublishedDate"), days,
-                                      params.availability.weekly_margin_lag_days)
-    rows = (
-        table.with_columns(avail.alias("_avail"))
-        .filter(pl.col("_avail").is_not_null())
-        .sort(CODE, "_avail", "Date", "PublishedDate")
-        .unique([CODE, "_avail"], keep="last", maintain_order=True)
-    )
+    rows = _latest_known_rows(table, days, params.availability.weekly_margin_lag_days, "Date")
     long_, short = pl.col("LongMarginTradeVolume"), pl.col("ShortMarginTradeVolume")
     share = safe_div(short, long_ + short)
     log_long, log_short = long_.log1p(), short.log1p()
@@ -106,14 +111,7 @@ def _weekly_rows(table: pl.DataFrame, panel: StockPanel, params: FeatureParams) 
 
 def _daily_rows(table: pl.DataFrame, panel: StockPanel, params: FeatureParams) -> pl.DataFrame:
     days = panel.trading_days
-    avail = published_available_dates(table.get_column("PublishedDate"), days,
-                                      params.availability.daily_margin_lag_days)
-    rows = (
-        table.with_columns(avail.alias("_avail"))
-        .filter(pl.col("_avail").is_not_null())
-        .sort(CODE, "_avail", "ApplicationDate", "PublishedDate")
-        .unique([CODE, "_avail"], keep="last", maintain_order=True)
-    )
+    rows = _latest_known_rows(table, days, params.availability.daily_margin_lag_days, "ApplicationDate")
     return rows.select(
         CODE,
         days.search_sorted(rows.get_column("_avail")).cast(pl.Int32).alias("_a_avail_d"),

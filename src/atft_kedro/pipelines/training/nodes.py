@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from atft_kedro.evaluation.baselines import fit_hist_gbm, fit_ridge, stack_rows
@@ -70,6 +69,6 @@ def train_baseline_models(
     logger.info("Fitted HistGradientBoosting baselines on %s rows x %d features in %.1f s",
                 f"{x.shape[0]:,}", x.shape[1], time.perf_counter() - started)
     started = time.perf_counter()
-    ridge = fit_ridge(np.nan_to_num(x), y, baselines.ridge)
+    ridge = fit_ridge(x, y, baselines.ridge)
     logger.info("Fitted ridge baselines in %.1f s", time.perf_counter() - started)
     return {"hist_gbm": hist_gbm, "ridge": ridge, "feature_names": list(model_input.feature_names)}
