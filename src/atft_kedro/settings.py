@@ -1,6 +1,6 @@
 """Project settings: configuration environments and hooks."""
 
-from atft_kedro.config import ProjectConfigLoader
+from atft_kedro.config import ProjectConfigLoader, ProjectContext
 from atft_kedro.hooks import DeviceCheckHook, ParameterLoggingHook
 from atft_kedro.tracking import MlflowTrackingHook
 
@@ -16,3 +16,6 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
 }
+
+# Kedro's context, with every parameter checked (unknown blocks and keys, wrong types; see config.py).
+CONTEXT_CLASS = ProjectContext

@@ -9,8 +9,9 @@ it when ``available date <= t``:
 * published tables (weekly flows and margin, margin alerts, short selling, short-position
   reports, the earnings calendar) count from the ``lag``-th trading day after publication.
 
-"Next trading day" always comes from ``trading_calendar`` (HolidayDivision '1'), never
-from weekday arithmetic. As-of joins look backwards only: nothing is back-filled.
+"Next trading day" always comes from ``trading_calendar`` through the one calendar rule of
+:mod:`atft_kedro.exchange_calendar` (HolidayDivision '1' or '2'), never from weekday
+arithmetic. As-of joins look backwards only: nothing is back-filled.
 """
 
 from __future__ import annotations
@@ -20,25 +21,21 @@ from collections.abc import Sequence
 
 import polars as pl
 
-TRADING = "1"
+from atft_kedro import exchange_calendar
 
 
 def trading_days(trading_calendar: pl.DataFrame) -> pl.Series:
-    """Every trading day of the calendar, ascending.
+    """Every trading day of the calendar (HolidayDivision '1' or '2'), ascending.
 
     Raises:
-        ValueError: the table lacks Date/HolidayDivision or has no trading day.
+        ValueError: the table lacks Date/HolidayDivision, holds an unknown division, or has no trading day.
     """
-    missing = [c for c in ("Date", "HolidayDivision") if c not in trading_calendar.columns]
-    if missing:
-        raise ValueError(f"table 'trading_calendar' lacks columns {missing}")
-    days = (
-        trading_calendar.filter(pl.col("HolidayDivision") == TRADING)
-        .get_column("Date").unique().sort()
-    )
+    days = exchange_calendar.trading_days(trading_calendar)
     if days.is_empty():
-        raise ValueError("table 'trading_calendar' has no trading day (HolidayDivision '1')")
-    return days.rename("Date")
+        raise ValueError(
+            f"table 'trading_calendar' has no trading day (HolidayDivision in {list(exchange_calendar.TRADING_DIVISIONS)})"
+        )
+    return days
 
 
 def _gather_days(days: pl.Series, index: pl.Series) -> pl.Series:

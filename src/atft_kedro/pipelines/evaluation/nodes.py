@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
+from atft_kedro import exchange_calendar
 from atft_kedro.evaluation.baselines import momentum_forecast, predict_baseline, stack_rows
 from atft_kedro.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from atft_kedro.evaluation.params import EvaluationParams
@@ -160,7 +161,7 @@ def evaluate_models(
         ``evaluation_metrics`` (JSON), ``evaluation_daily_scores``, ``evaluation_deciles``,
         ``portfolio_returns`` (daily series of every portfolio).
     """
-    calendar = trading_calendar.filter(pl.col("HolidayDivision").is_in(["1", "2"]))["Date"]
+    calendar = exchange_calendar.trading_days(trading_calendar)
     result = evaluate_predictions(
         predictions, targets, daily_returns(daily_quotes), topix.select("Date", "Close"), calendar, evaluation
     )
