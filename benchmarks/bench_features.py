@@ -25,6 +25,7 @@ from kedro.config import OmegaConfigLoader
 from peak_memory import PeakMemory
 
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.labels import LabelParams
 from atft_kedro.pipelines.feature_engineering import nodes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def canonical_tables(source: str, n_stocks: int, n_days: int, seed: int, conf: d
         from atft_kedro.market.simulator import simulate_market
         from atft_kedro.schemas.tables import TABLES_BY_RAW_NAME
 
-        raw = simulate_market(SimulatorParams(**conf["simulator"]), conf["horizons"])
+        raw = simulate_market(SimulatorParams(**conf["simulator"]), conf["horizons"], LabelParams(**conf["labels"]))
         return {TABLES_BY_RAW_NAME[k].canonical_name: TABLES_BY_RAW_NAME[k].to_canonical(v)
                 for k, v in raw.items() if k in TABLES_BY_RAW_NAME}
     from atft_kedro.features.sample_tables import make_canonical_tables
@@ -51,7 +52,7 @@ def canonical_tables(source: str, n_stocks: int, n_days: int, seed: int, conf: d
     return make_canonical_tables(n_stocks, n_days, seed)
 
 
-def run(tables: dict, params: FeatureParams, horizons: list[int]) -> dict[str, float]:
+def run(tables: dict, params: FeatureParams, horizons: list[int], labels: LabelParams) -> dict[str, float]:
     """Run the pipeline's nodes in order; return seconds per stage."""
     timings: dict[str, float] = {}
 
@@ -69,7 +70,7 @@ def run(tables: dict, params: FeatureParams, horizons: list[int]) -> dict[str, f
     gc.collect()
     graph = timed("stock_graph", lambda: nodes.build_stock_graph(panel, params))
     keys = timed("keys", lambda: nodes.select_feature_keys(panel))
-    targets = timed("targets", lambda: nodes.build_targets(panel, horizons))
+    targets = timed("targets", lambda: nodes.build_targets(panel, horizons, labels))
     del targets
     # each table is dropped after the last node that reads it, as Kedro's runner releases datasets
     frames = [
@@ -118,7 +119,7 @@ def main() -> None:
     rss_before = psutil.Process().memory_info().rss
     with PeakMemory() as memory:
         started, cpu = time.perf_counter(), time.process_time()
-        timings = run(tables, params, horizons)
+        timings = run(tables, params, horizons, LabelParams(**conf["labels"]))
         total, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f"feature build + graph: {total:.1f} s wall, {cpu:.1f} s cpu (graph {timings['stock_graph']:.1f} s); "
           f"load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")

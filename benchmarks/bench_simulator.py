@@ -23,25 +23,30 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from atft_kedro.labels import LabelParams, with_forward_labels  # noqa: E402
 from atft_kedro.market import SimulatorParams, simulate_market  # noqa: E402
 
 
-def load_params(env: str) -> tuple[SimulatorParams, list[int]]:
-    """The ``simulator:`` block of ``conf/<env>`` and the horizons of ``conf/base/parameters.yml``."""
+def load_params(env: str) -> tuple[SimulatorParams, list[int], LabelParams]:
+    """The ``simulator:`` block of ``conf/<env>``, the horizons (globals) and labels of ``conf/base``."""
     with (ROOT / "conf" / env / "parameters_simulator.yml").open(encoding="utf-8") as f:
         params = SimulatorParams(**yaml.safe_load(f)["simulator"])
-    with (ROOT / "conf" / "base" / "parameters.yml").open(encoding="utf-8") as f:
+    with (ROOT / "conf" / "base" / "globals.yml").open(encoding="utf-8") as f:
         horizons = [int(h) for h in yaml.safe_load(f)["horizons"]]
-    return params, horizons
+    with (ROOT / "conf" / "base" / "parameters.yml").open(encoding="utf-8") as f:
+        labels = LabelParams(**yaml.safe_load(f)["labels"])
+    return params, horizons, labels
 
 
-def mean_daily_rank_ic(bars: pl.DataFrame, oracle: pl.DataFrame, horizon: int) -> float:
-    """Mean over days of Spearman(exp_ret_{h}d, AdjC(t+h) / AdjC(t) - 1)."""
-    forward = (pl.col("AdjC").shift(-horizon).over("Code", order_by="Date") / pl.col("AdjC") - 1).alias("fwd")
+def mean_daily_rank_ic(bars: pl.DataFrame, oracle: pl.DataFrame, horizon: int, labels: LabelParams) -> float:
+    """Mean over days of Spearman(exp_ret_{h}d, the label P(t+1+h) / P(t+1) - 1)."""
     daily = (
-        bars.lazy()
-        .select("Date", "Code", "AdjC")
-        .with_columns(forward)
+        with_forward_labels(
+            bars.lazy().select("Date", "Code", pl.col("AdjO").alias("AdjustmentOpen"),
+                               pl.col("AdjC").alias("AdjustmentClose")).sort("Code", "Date"),
+            labels, [horizon], by="Code",
+        )
+        .rename({f"target_ret_{horizon}d": "fwd"})
         .drop_nulls("fwd")
         .join(oracle.lazy().select("Date", "Code", f"exp_ret_{horizon}d"), on=["Date", "Code"])
         .group_by("Date")
@@ -58,11 +63,11 @@ def main() -> None:
     parser.add_argument("--rank-ic", action="store_true", help="also measure the oracle's RankIC")
     args = parser.parse_args()
 
-    params, horizons = load_params(args.env)
+    params, horizons, labels = load_params(args.env)
     print(f"conf/{args.env}: {params.n_stocks} stocks listed at start, {params.start_date}..{params.end_date}, "
           f"horizons {horizons}")
     started = time.perf_counter()
-    result = simulate_market(params, horizons)
+    result = simulate_market(params, horizons, labels)
     seconds = time.perf_counter() - started
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     print(f"simulate_market: {seconds:.1f} s, peak RSS {peak_gib:.2f} GiB")
@@ -71,7 +76,7 @@ def main() -> None:
     if args.rank_ic:
         bars, oracle = result["raw_daily_bars"], result["oracle_expected_returns"]
         for h in horizons:
-            print(f"oracle mean daily RankIC, {h:>2d}d: {mean_daily_rank_ic(bars, oracle, h):.4f}")
+            print(f"oracle mean daily RankIC, {h:>2d}d: {mean_daily_rank_ic(bars, oracle, h, labels):.4f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.labels import LabelParams
 from atft_kedro.pipelines.feature_engineering import nodes
 
 N_STOCKS, N_DAYS, SEED, N_SECTORS = 30, 300, 7, 4
@@ -42,4 +43,4 @@ def build_all(tables: dict[str, pl.DataFrame | None], params: FeatureParams, hor
         nodes.compute_graph_features(panel, graph, params),
     ]
     features = nodes.assemble_features(nodes.select_feature_keys(panel), manifest, params, *frames)
-    return Built(features, nodes.build_targets(panel, horizons), graph, manifest)
+    return Built(features, nodes.build_targets(panel, horizons, LabelParams(entry="next_open")), graph, manifest)

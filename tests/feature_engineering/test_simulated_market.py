@@ -8,6 +8,7 @@ from fe_helpers import build_all
 from kedro_project import load_conf
 
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.labels import LabelParams
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.tables import TABLES_BY_RAW_NAME
 
@@ -17,7 +18,8 @@ market_params = pytest.importorskip("atft_kedro.market.params")
 
 def test_features_on_the_simulated_test_market() -> None:
     conf = load_conf("test")["parameters"]
-    raw = simulator.simulate_market(market_params.SimulatorParams(**conf["simulator"]), list(conf["horizons"]))
+    raw = simulator.simulate_market(market_params.SimulatorParams(**conf["simulator"]), list(conf["horizons"]),
+                                   LabelParams(**conf["labels"]))
     tables = {TABLES_BY_RAW_NAME[k].canonical_name: TABLES_BY_RAW_NAME[k].to_canonical(v)
               for k, v in raw.items() if k in TABLES_BY_RAW_NAME}
     out = build_all(tables, FeatureParams(**conf["feature_engineering"]), list(conf["horizons"]))

@@ -7,7 +7,7 @@ import pytest
 
 from atft_kedro.market import SimulatorParams
 from atft_kedro.market.simulator import SimulatedMarket, build_tables, simulate_state
-from market_helpers import HORIZONS, load_simulator_block, with_overrides
+from market_helpers import HORIZONS, LABELS, load_simulator_block, with_overrides
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def test_market(test_params: SimulatorParams) -> SimulatedMarket:
 
 @pytest.fixture(scope="session")
 def test_tables(test_market: SimulatedMarket) -> dict[str, pl.DataFrame]:
-    return build_tables(test_market, HORIZONS)
+    return build_tables(test_market, HORIZONS, LABELS)
 
 
 @pytest.fixture(scope="session")
@@ -46,4 +46,4 @@ def eventful_market() -> SimulatedMarket:
 
 @pytest.fixture(scope="session")
 def eventful_tables(eventful_market: SimulatedMarket) -> dict[str, pl.DataFrame]:
-    return build_tables(eventful_market, HORIZONS)
+    return build_tables(eventful_market, HORIZONS, LABELS)

@@ -8,8 +8,12 @@ from typing import Any
 import polars as pl
 import yaml
 
+from atft_kedro.labels import LabelParams, with_forward_labels
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 HORIZONS = [1, 5, 10, 20]
+#: The project's default label (conf/base/parameters.yml): entry at the next day's open.
+LABELS = LabelParams(entry="next_open")
 
 
 def load_simulator_block(env: str) -> dict[str, Any]:
@@ -30,12 +34,16 @@ def with_overrides(block: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return out
 
 
-def mean_daily_rank_ic(bars: pl.DataFrame, oracle: pl.DataFrame, horizon: int) -> float:
-    """Mean over days of the Spearman correlation between exp_ret_{h}d and AdjC(t+h)/AdjC(t) - 1."""
-    forward = (pl.col("AdjC").shift(-horizon).over("Code", order_by="Date") / pl.col("AdjC") - 1).alias("fwd")
+def mean_daily_rank_ic(bars: pl.DataFrame, oracle: pl.DataFrame, horizon: int,
+                       labels: LabelParams = LABELS) -> float:
+    """Mean over days of the Spearman correlation between exp_ret_{h}d and the label P(t+1+h)/P(t+1) - 1."""
     frame = (
-        bars.select("Date", "Code", "AdjC")
-        .with_columns(forward)
+        with_forward_labels(
+            bars.lazy().select("Date", "Code", pl.col("AdjO").alias("AdjustmentOpen"),
+                               pl.col("AdjC").alias("AdjustmentClose")).sort("Code", "Date"),
+            labels, [horizon], by="Code",
+        ).collect()
+        .rename({f"target_ret_{horizon}d": "fwd"})
         .drop_nulls("fwd")
         .join(oracle.select("Date", "Code", f"exp_ret_{horizon}d"), on=["Date", "Code"])
         .with_columns(

@@ -7,11 +7,17 @@ import polars as pl
 import pytest
 
 from atft_kedro.market import SimulatorParams
-from atft_kedro.market.effects import earnings_drift_alpha, effect_coefficients, margin_alpha, oracle_log_returns
+from atft_kedro.market.effects import (
+    cumulative_expected_log_returns,
+    earnings_drift_alpha,
+    effect_coefficients,
+    margin_alpha,
+    oracle_log_returns,
+)
 from atft_kedro.market.fundamentals import CLOSE_TIME
 from atft_kedro.market.simulator import SimulatedMarket, build_tables, simulate_state
 from atft_kedro.schemas import tables
-from market_helpers import load_simulator_block, mean_daily_rank_ic, with_overrides
+from market_helpers import LABELS, load_simulator_block, mean_daily_rank_ic, with_overrides
 
 EFFECTS = ("earnings_drift", "sector_momentum", "margin_reversal", "peer_lead_lag", "volatility_reversal")
 
@@ -44,10 +50,26 @@ def test_statements_after_the_close_count_from_the_next_trading_day(test_market:
 
 
 def test_oracle_one_day_is_the_expectation_the_loop_used(test_market: SimulatedMarket) -> None:
-    oracle = oracle_log_returns(test_market.record, test_market.coefficients, [1, 5])
+    steps = cumulative_expected_log_returns(test_market.record, test_market.coefficients, {1, 5})
     listed = test_market.listed[:-1]
-    np.testing.assert_allclose(oracle[1][:-1][listed], test_market.paths.expected[1:][listed], rtol=0, atol=1e-12)
-    assert np.std(oracle[5][:-1][listed]) > 2.0 * np.std(oracle[1][:-1][listed])
+    np.testing.assert_allclose(steps[1][:-1][listed], test_market.paths.expected[1:][listed], rtol=0, atol=1e-12)
+    assert np.std(steps[5][:-1][listed]) > 2.0 * np.std(steps[1][:-1][listed])
+
+
+def test_oracle_expects_the_label_window(test_market: SimulatedMarket) -> None:
+    """next_close: days t+2..t+1+h; next_open: (1-s) of day t+1, days t+2..t+h, s of day t+1+h."""
+    record, coef = test_market.record, test_market.coefficients
+    s = test_market.params.prices.overnight_share
+    steps = cumulative_expected_log_returns(record, coef, {1, 2, 5, 6})
+    close = oracle_log_returns(record, coef, [1, 5], entry="next_close", overnight_share=s)
+    opened = oracle_log_returns(record, coef, [1, 5], entry="next_open", overnight_share=s)
+    day1, day2, day6 = steps[1], steps[2] - steps[1], steps[6] - steps[5]
+    np.testing.assert_allclose(close[1], day2, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(close[5], steps[6] - steps[1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(opened[1], (1 - s) * day1 + s * day2, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(opened[5], (1 - s) * day1 + (steps[5] - steps[1]) + s * day6, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="labels.entry"):
+        oracle_log_returns(record, coef, [1], entry="same_close", overnight_share=s)
 
 
 def test_surprise_can_be_read_back_from_the_statements(test_market: SimulatedMarket,
@@ -118,7 +140,7 @@ def test_each_effect_alone_is_predictable(effect: str) -> None:
     overrides: dict[str, float] = {f"effects.{e}.strength": 0.0 for e in EFFECTS if e != effect}
     overrides["returns.market_premium_per_year"] = 0.0
     market = simulate_state(SimulatorParams(**with_overrides(load_simulator_block("test"), overrides)))
-    result = build_tables(market, [1, 5])
+    result = build_tables(market, [1, 5], LABELS)
     bars, oracle = result[tables.DAILY_BARS.raw_name], result["oracle_expected_returns"]
     assert mean_daily_rank_ic(bars, oracle, 1) > 0.005
     assert mean_daily_rank_ic(bars, oracle, 5) > 0.01

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from atft_kedro.market import SimulatorParams, simulate_market
 from atft_kedro.schemas import raw, tables
-from market_helpers import HORIZONS, load_simulator_block, with_overrides
+from market_helpers import HORIZONS, LABELS, load_simulator_block, with_overrides
 
 
 def test_every_raw_table_passes_its_schema(test_tables: dict[str, pl.DataFrame]) -> None:
@@ -47,17 +47,17 @@ def test_codes_and_flags_look_like_the_api(test_tables: dict[str, pl.DataFrame])
 def test_same_seed_same_market_and_another_seed_another(test_params: SimulatorParams,
                                                          test_tables: dict[str, pl.DataFrame]) -> None:
     small = SimulatorParams(**with_overrides(test_params.model_dump(mode="json"), {"n_stocks": 12}))
-    first = simulate_market(small, [1, 5])
-    second = simulate_market(small, [1, 5])
+    first = simulate_market(small, [1, 5], LABELS)
+    second = simulate_market(small, [1, 5], LABELS)
     for name, df in first.items():
         assert_frame_equal(df, second[name])
-    other = simulate_market(SimulatorParams(**with_overrides(small.model_dump(mode="json"), {"seed": 99})), [1, 5])
+    other = simulate_market(SimulatorParams(**with_overrides(small.model_dump(mode="json"), {"seed": 99})), [1, 5], LABELS)
     assert not first[tables.DAILY_BARS.raw_name].equals(other[tables.DAILY_BARS.raw_name])
 
 
 def test_horizons_must_be_positive(test_params: SimulatorParams) -> None:
     with pytest.raises(ValueError, match="horizons"):
-        simulate_market(test_params, [0, 5])
+        simulate_market(test_params, [0, 5], LABELS)
 
 
 @pytest.mark.parametrize("env", ["base", "test", "gpu"])

@@ -29,6 +29,7 @@ from atft_kedro.evaluation.metrics import (
     sign_hit_rate,
 )
 from atft_kedro.evaluation.params import EvaluationParams
+from atft_kedro.labels import ENTRY_LAG_DAYS, LabelParams
 from atft_kedro.evaluation.portfolio import (
     SCORE,
     add_active_return,
@@ -39,15 +40,18 @@ from atft_kedro.evaluation.portfolio import (
 )
 
 DEFINITIONS = {
-    "ic": "Pearson correlation of forecast and realised h-day forward return across stocks, per day",
-    "rank_ic": "Spearman correlation (average ranks) of forecast and realised h-day return, per day",
+    "label": "the realised h-day return of a signal dated t is target_ret_{h}d = P(t+1+h) / P(t+1) - 1 "
+    "(see labels.formula)",
+    "ic": "Pearson correlation of forecast and realised h-day label across stocks, per day",
+    "rank_ic": "Spearman correlation (average ranks) of forecast and realised h-day label, per day",
     "ir": "mean / std of the daily series; annualised x sqrt(periods_per_year / h)",
     "t_stat_newey_west": "mean over its Newey-West standard error with h-1 lags (overlapping outcomes)",
     "ic_hit_rate": "share of days with IC (or RankIC) > 0",
     "sign_hit_rate": "share of stock-days whose forecast sign equals the realised return's sign",
     "deciles": "mean realised h-day return per forecast bucket (1 = lowest), averaged over days",
-    "execution": "a forecast from the close of t is traded at the close of t + entry_lag_days and "
-    "earns ret_1d from t + entry_lag_days + 1 for h days; h overlapping cohorts of 1/h capital",
+    "execution": "a forecast from the close of t is traded at the label's price P of t + 1 (next open or "
+    "next close) and earns the P-to-P returns dated t + 2 .. t + 1 + h, exactly the label's window; "
+    "h overlapping cohorts of 1/h capital, costs on every trade",
     "turnover": "two-way: sum |w_t - w_(t-1)| per day (buys + sells); cost = cost_bps / 1e4 x turnover",
     "ann_return": "mean daily net return x periods_per_year (arithmetic)",
     "sharpe": "mean / std of daily net returns x sqrt(periods_per_year), risk-free 0",
@@ -173,7 +177,7 @@ def evaluate_horizon(
                 signal_start=signal_start,
                 signal_end=signal_end,
                 horizon=horizon,
-                entry_lag_days=params.entry_lag_days,
+                entry_lag_days=ENTRY_LAG_DAYS,
                 cost_bps=params.cost_bps,
             )
             if name == "top_k":
@@ -210,14 +214,16 @@ def evaluate_predictions(
     topix: pl.DataFrame,
     trading_calendar: Sequence[dt.date] | pl.Series,
     params: EvaluationParams,
+    labels: LabelParams,
 ) -> EvaluationResult:
     """Evaluate all models of ``predictions`` for every horizon in ``params``.
 
     Args:
         predictions: Date, Code, model, ``pred_{h}d`` per horizon (other columns ignored).
-        targets: Date, Code, ``target_ret_{h}d`` per horizon.
-        daily_returns: Date, Code, ``ret_1d``.
-        topix: Date, Close.
+        targets: Date, Code, ``target_ret_{h}d`` per horizon (``atft_kedro.labels``).
+        daily_returns: Date, Code, ``ret_1d`` at the label's price (``labels.period_returns``).
+        topix: Date, Close: the benchmark's level at the label's price type.
+        labels: the label definition, recorded in the metrics.
         trading_calendar: trading days covering the signal dates and the holding days.
     """
     require_columns(predictions, ["Date", "Code", "model"], "predictions")
@@ -242,8 +248,9 @@ def evaluate_predictions(
             "top_k": params.top_k,
             "cost_bps": params.cost_bps,
             "periods_per_year": params.periods_per_year,
-            "entry_lag_days": params.entry_lag_days,
+            "entry_lag_days": ENTRY_LAG_DAYS,
         },
+        "labels": {"entry": labels.entry, "price": labels.price_column, "formula": labels.describe()},
         "definitions": DEFINITIONS,
         "by_horizon": by_horizon,
     }

@@ -1,10 +1,11 @@
 """Portfolios built from a forecast's daily ranking, with next-day execution and costs.
 
-Timing (``entry_lag_days`` = L >= 1, L = 1 in conf): a forecast made with what is known at
-the close of trading day t forms *cohort weights* that are traded at the close of t + L and
-held for h trading days, so they earn the close-to-close returns ``ret_1d`` dated
-t + L + 1, ..., t + L + h. With h overlapping cohorts, each of 1/h of the capital, the
-weight held over day s is
+Timing (``entry_lag_days`` = L, L = 1 = ``atft_kedro.labels.ENTRY_LAG_DAYS``): a forecast made
+with what is known at the close of trading day t forms *cohort weights* that are traded at
+the label's price P (next open or next close, ``params:labels``) of t + L and held for h
+trading days, so they earn the P-to-P returns ``ret_1d`` (``atft_kedro.labels.period_returns``)
+dated t + L + 1, ..., t + L + h, whose product is exactly the label P(t+1+h) / P(t+1). With h
+overlapping cohorts, each of 1/h of the capital, the weight held over day s is
 
     w[s] = (1/h) * sum_{j = L+1}^{L+h} W[s - j]                       (trading-day offsets)
 

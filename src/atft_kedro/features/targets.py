@@ -1,4 +1,4 @@
-"""Targets: forward returns on the adjusted close, per stock on its own trading rows.
+"""Targets: the tradable forward returns of :mod:`atft_kedro.labels`, per stock on its own trading rows.
 
 Never inputs: the manifest refuses any ``target_`` name, and normalization/training read
 them from this separate dataset.
@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import polars as pl
 
-from atft_kedro.features.base import CODE, DATE
+from atft_kedro.features.base import CODE, CODE_IDX, DATE
 from atft_kedro.features.panel import StockPanel
+from atft_kedro.labels import LabelParams, with_forward_labels
 
 
-def build_targets(panel: StockPanel, horizons: list[int]) -> pl.DataFrame:
-    """Forward returns ``target_ret_{h}d`` = AdjustmentClose(t+h)/AdjustmentClose(t) - 1.
+def build_targets(panel: StockPanel, horizons: list[int], labels: LabelParams) -> pl.DataFrame:
+    """``target_ret_{h}d`` = P(t+1+h) / P(t+1) - 1, P the price of ``labels.entry`` (see ``labels``).
 
-    t+h counts the stock's own panel rows; null where that row does not exist yet or a
-    price is missing. Rows and order match ``features`` (Date, Code).
+    t+1 and t+1+h count the stock's panel rows (its trading days, untraded days included with
+    the last traded price carried); null where the exit row does not exist yet. Rows and
+    order match ``features`` (Date, Code).
 
     Raises:
         ValueError: a horizon is not a positive integer.
     """
-    bad = [h for h in horizons if not isinstance(h, int) or h < 1]
-    if bad or not horizons:
-        raise ValueError(f"params:horizons must be positive integers, got {horizons}")
-    adj = pl.col("AdjustmentClose")
-    targets = panel.frame.lazy().select(
-        DATE, CODE,
-        *[(adj.shift(-h).over(CODE) / adj - 1.0).cast(pl.Float64).alias(f"target_ret_{h}d")
-          for h in horizons],
-    ).collect()
+    targets = with_forward_labels(
+        panel.frame.lazy().select(DATE, CODE, CODE_IDX, "AdjustmentOpen", "AdjustmentClose"),
+        labels, horizons, by=CODE_IDX,
+    ).select(DATE, CODE, pl.col("^target_ret_.*$")).collect()
     return panel.in_output_order(targets)

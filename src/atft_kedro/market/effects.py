@@ -22,7 +22,8 @@ only from what is known at the close of day t (``sigma`` = ``returns.idio_vol``)
 
 Plus the market drift beta x premium and the carry of a move cut by a daily price limit.
 
-The oracle ``exp_ret_{h}d`` at t is ``exp(sum_{k=1..h} E_t[m(t+k)]) - 1``: the sum of expected
+The oracle ``exp_ret_{h}d`` at t is ``exp(E_t[log P(t+1+h) / P(t+1)]) - 1`` over the label's window
+(entry on the next day's open or close, see :func:`oracle_log_returns`): a weighted sum of expected
 daily log-returns (the return loop subtracts half the conditional variance, so
 E[exp(r)] ~ exp(m)). E_t[m(t+k)] projects each effect with what is known at t: earnings drift
 and lead-lag decay geometrically; sector momentum and reversal keep the part of their window
@@ -169,15 +170,19 @@ def sector_window_sum(cumulative: np.ndarray, signal_day: np.ndarray, known_thro
     return np.where((top > bottom)[:, None], cumulative[top] - cumulative[bottom], 0.0)
 
 
-def oracle_log_returns(record: SignalRecord, coef: EffectCoefficients, horizons: list[int]) -> dict[int, np.ndarray]:
-    """Sum over k = 1..h of the expected log-return of day t+k given the close of t, per horizon.
+def cumulative_expected_log_returns(record: SignalRecord, coef: EffectCoefficients,
+                                    steps: set[int]) -> dict[int, np.ndarray]:
+    """``S(k)`` = sum over j = 1..k of the expected log-return of day t+j given the close of t.
+
+    Args:
+        steps: the k >= 1 whose partial sums are kept.
 
     Returns:
-        ``{h: [T, N]}``.
+        ``{k: [T, N]}`` for every k in ``steps``.
     """
     n_days, _ = record.market_adjusted.shape
     days = np.arange(n_days)
-    h_max = max(horizons)
+    h_max = max(steps)
     out: dict[int, np.ndarray] = {}
 
     usable = record.margin_usable_day
@@ -211,6 +216,33 @@ def oracle_log_returns(record: SignalRecord, coef: EffectCoefficients, horizons:
         total += term + record.drift[None, :]
         lag_lead *= coef.lead_lag_decay
         lag_earnings *= coef.earnings_decay
-        if k in horizons:
+        if k in steps:
             out[k] = total.copy()
     return out
+
+
+def oracle_log_returns(record: SignalRecord, coef: EffectCoefficients, horizons: list[int], *,
+                       entry: str, overnight_share: float) -> dict[int, np.ndarray]:
+    """Expected log-return of the label's window (``atft_kedro.labels``) given the close of t, per horizon.
+
+    With m_k the expected log-return of day t+k (close to close) and s the overnight share of
+    a day's move in the open (``prices.overnight_share``: log open(t) = log close(t-1) + s r(t)
+    + noise):
+
+    * ``next_close`` (close(t+1) -> close(t+1+h)): ``S(h+1) - S(1)``;
+    * ``next_open`` (open(t+1) -> open(t+1+h)): ``(1-s) m_1 + sum_{k=2..h} m_k + s m_{h+1}``
+      = ``(1-s) S(1) + S(h) - S(1) + s (S(h+1) - S(h))``.
+
+    Returns:
+        ``{h: [T, N]}``.
+    """
+    if entry not in ("next_open", "next_close"):
+        raise ValueError(f"labels.entry must be next_open or next_close, got {entry!r}")
+    steps = {1, *horizons, *(h + 1 for h in horizons)}
+    s = cumulative_expected_log_returns(record, coef, steps)
+    if entry == "next_close":
+        return {h: s[h + 1] - s[1] for h in horizons}
+    return {
+        h: (1.0 - overnight_share) * s[1] + (s[h] - s[1]) + overnight_share * (s[h + 1] - s[h])
+        for h in horizons
+    }

@@ -10,6 +10,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
+from atft_kedro.labels import LabelParams
 from atft_kedro.market.calendar import Timeline, build_timeline, jpx_trading_calendar
 from atft_kedro.market.dynamics import Paths, simulate_paths
 from atft_kedro.market.effects import (
@@ -122,9 +123,13 @@ def simulate_state(params: SimulatorParams) -> SimulatedMarket:
     )
 
 
-def oracle_table(market: SimulatedMarket, horizons: list[int]) -> pl.DataFrame:
-    """``oracle_expected_returns``: exp_ret_{h}d = E[AdjC(t+h) / AdjC(t) - 1 | close of t] per listed row."""
-    log_sums = oracle_log_returns(market.record, market.coefficients, horizons)
+def oracle_table(market: SimulatedMarket, horizons: list[int], labels: LabelParams) -> pl.DataFrame:
+    """``oracle_expected_returns``: exp_ret_{h}d = E[P(t+1+h) / P(t+1) - 1 | close of t] per listed row.
+
+    P is the label's price (``labels.entry``), so the oracle is the ceiling of the same target.
+    """
+    log_sums = oracle_log_returns(market.record, market.coefficients, horizons, entry=labels.entry,
+                                  overnight_share=market.params.prices.overnight_share)
     day, stock = np.nonzero(market.listed)
     return pl.DataFrame(
         [
@@ -135,7 +140,7 @@ def oracle_table(market: SimulatedMarket, horizons: list[int]) -> pl.DataFrame:
     )
 
 
-def build_tables(market: SimulatedMarket, horizons: list[int]) -> dict[str, pl.DataFrame]:
+def build_tables(market: SimulatedMarket, horizons: list[int], labels: LabelParams) -> dict[str, pl.DataFrame]:
     """Every raw table (J-Quants v2 names and dtypes) plus the oracle, keyed by catalog name."""
     p, tl, u, bars, listed = market.params, market.timeline, market.universe, market.bars, market.listed
     levels = topix_levels(bars, listed, u, p.prices.topix_base_level)
@@ -156,20 +161,21 @@ def build_tables(market: SimulatedMarket, horizons: list[int]) -> dict[str, pl.D
         tables.FIN_SUMMARY.raw_name: statements_table(market.events, market.ratios, bars.shares, u, tl,
                                                       p.statements, market.rng("statement_table")),
         tables.EARNINGS_DATES.raw_name: earnings_calendar_table(market.events, u, tl, market.data_start),
-        ORACLE_TABLE: oracle_table(market, horizons),
+        ORACLE_TABLE: oracle_table(market, horizons, labels),
     }
     for spec in tables.TABLES:  # exactly the contract's columns, in its order
         out[spec.raw_name] = out[spec.raw_name].select(spec.raw_columns)
     return out
 
 
-def simulate_market(params: SimulatorParams, horizons: list[int]) -> dict[str, pl.DataFrame]:
+def simulate_market(params: SimulatorParams, horizons: list[int], labels: LabelParams) -> dict[str, pl.DataFrame]:
     """Simulate the market of ``params`` and return every raw table plus the oracle.
 
     Args:
         params: the ``simulator:`` block.
         horizons: forward-return horizons in trading days (``params:horizons``), for the oracle's
             ``exp_ret_{h}d`` columns.
+        labels: ``params:labels``, the entry price of the window the oracle expects.
 
     Returns:
         ``{raw_name: DataFrame}`` for every ``TableSpec`` in ``tables.TABLES`` and
@@ -182,7 +188,7 @@ def simulate_market(params: SimulatorParams, horizons: list[int]) -> dict[str, p
         raise ValueError(f"simulate_market: horizons must be distinct positive integers, got {horizons}")
     started = time.perf_counter()
     market = simulate_state(params)
-    result = build_tables(market, sorted(horizons))
+    result = build_tables(market, sorted(horizons), labels)
     logger.info(
         "simulated market: %d stocks over %d trading days in %.1f s (%s)",
         market.universe.n, market.timeline.n_days, time.perf_counter() - started,

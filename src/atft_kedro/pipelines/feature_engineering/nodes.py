@@ -24,6 +24,7 @@ from atft_kedro.features.panel import StockPanel
 from atft_kedro.features.panel import build_stock_panel as _build_stock_panel
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.features.targets import build_targets as _build_targets
+from atft_kedro.labels import LabelParams
 from atft_kedro.schemas.manifest import FeatureManifest
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,9 @@ def select_feature_keys(panel: StockPanel) -> pl.DataFrame:
     return panel.keys().with_columns(panel.output_column(DAY))
 
 
-def build_targets(panel: StockPanel, horizons: list[int]) -> pl.DataFrame:
-    """Forward returns ``target_ret_{h}d`` per (Date, Code), same rows and order as ``features``."""
-    return _build_targets(panel, horizons)
+def build_targets(panel: StockPanel, horizons: list[int], labels: LabelParams) -> pl.DataFrame:
+    """Tradable forward returns ``target_ret_{h}d`` (``atft_kedro.labels``) per (Date, Code), rows as ``features``."""
+    return _build_targets(panel, horizons, labels)
 
 
 def build_stock_graph(panel: StockPanel, params: FeatureParams) -> pl.DataFrame:

@@ -50,7 +50,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.build_stock_panel, inputs=["daily_quotes", "listed_info", "trading_calendar"],
              outputs=PANEL, name="build_stock_panel"),
         node(nodes.select_feature_keys, inputs=PANEL, outputs=KEYS, name="select_feature_keys"),
-        node(nodes.build_targets, inputs=[PANEL, "params:horizons"], outputs="targets",
+        node(nodes.build_targets, inputs=[PANEL, "params:horizons", "params:labels"], outputs="targets",
              name="build_forward_return_targets"),
         node(nodes.build_stock_graph, inputs=[PANEL, PARAMS], outputs="stock_graph",
              name="build_correlation_stock_graph"),

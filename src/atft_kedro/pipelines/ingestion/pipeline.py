@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from atft_kedro.pipelines.ingestion.nodes import RAW_OUTPUTS, canonicaliser, fetch_raw_tables
-from atft_kedro.schemas.tables import TABLES
+from atft_kedro.pipelines.ingestion.nodes import (
+    CANONICAL_OUTPUTS,
+    RAW_OUTPUTS,
+    check_and_canonicalise,
+    fetch_raw_tables,
+)
+
+#: In-memory hand-over from the fetch to the check: nothing is written before every table passed.
+FETCHED = "fetched_raw_tables"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """``fetch_raw_tables`` then one ``to_canonical_<table>`` node per market table."""
+    """``fetch_raw_tables`` (in memory) then ``check_and_canonicalise`` (every raw and canonical table, or none)."""
     fetch = node(
         fetch_raw_tables,
         # positional, in the order of the signature: Kedro's typed-parameter validation maps them so
-        inputs=["params:ingestion", "params:simulator", "params:horizons", "jquants_credentials"],
-        outputs={name: name for name in RAW_OUTPUTS},
+        inputs=["params:ingestion", "params:simulator", "params:horizons", "params:labels", "jquants_credentials"],
+        outputs=FETCHED,
         name="fetch_raw_tables",
     )
-    to_canonical = [
-        node(canonicaliser(spec), inputs=spec.raw_name, outputs=spec.canonical_name,
-             name=f"to_canonical_{spec.canonical_name}")
-        for spec in TABLES
-    ]
-    return pipeline([fetch, *to_canonical])
+    check = node(
+        check_and_canonicalise,
+        inputs=FETCHED,
+        outputs={name: name for name in (*RAW_OUTPUTS, *CANONICAL_OUTPUTS)},
+        name="check_and_canonicalise",
+    )
+    return pipeline([fetch, check])
