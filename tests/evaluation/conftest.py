@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from atft_kedro.baselines.params import BaselineParams
 from atft_kedro.evaluation.params import EvaluationParams
 
 
@@ -75,21 +76,39 @@ def params() -> EvaluationParams:
             "top_k": 5,
             "cost_bps": 10.0,
             "periods_per_year": 245,
-            "entry_lag_days": 1,
-            "baselines": {
-                "hist_gbm": {
-                    "max_iter": 30,
-                    "learning_rate": 0.1,
-                    "max_leaf_nodes": 15,
-                    "min_samples_leaf": 20,
-                    "l2_regularization": 0.0,
-                    "max_rows": 100_000,
-                    "seed": 0,
-                },
-                "ridge": {"alpha": 1.0, "max_rows": 100_000, "seed": 0},
-                "momentum": {"feature": "px_ret_20d"},
-            },
             "plots": {"top_features": 30},
+        }
+    )
+
+
+@pytest.fixture
+def baseline_params() -> BaselineParams:
+    return BaselineParams.model_validate(
+        {
+            "lightgbm": {
+                "num_boost_round": 60,
+                "early_stopping_rounds": 10,
+                "learning_rate": 0.1,
+                "num_leaves": 15,
+                "min_data_in_leaf": 20,
+                "feature_fraction": 1.0,
+                "bagging_fraction": 1.0,
+                "bagging_freq": 0,
+                "lambda_l2": 0.0,
+                "max_rows": 100_000,
+                "seed": 0,
+            },
+            "hist_gbm": {
+                "max_iter": 30,
+                "learning_rate": 0.1,
+                "max_leaf_nodes": 15,
+                "min_samples_leaf": 20,
+                "l2_regularization": 0.0,
+                "max_rows": 100_000,
+                "seed": 0,
+            },
+            "ridge": {"alpha": 1.0, "max_rows": 100_000, "seed": 0},
+            "momentum": {"feature": "px_ret_20d"},
         }
     )
 

@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from atft_kedro.evaluation.baselines import (
+from atft_kedro.baselines.models import (
     fit_hist_gbm,
+    fit_lightgbm,
     fit_ridge,
     momentum_forecast,
     predict_baseline,
@@ -15,7 +16,7 @@ from atft_kedro.evaluation.baselines import (
     training_rows,
 )
 from atft_kedro.evaluation.metrics import daily_rank_ic
-from atft_kedro.evaluation.params import EvaluationParams
+from atft_kedro.baselines.params import BaselineParams
 
 
 def _planted(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -35,17 +36,20 @@ def _mean_rank_ic(pred: np.ndarray, target: np.ndarray, day: np.ndarray) -> floa
     return float(daily_rank_ic(panel, pred_col="p", target_col="t", min_stocks=10, by=[])["rank_ic"].mean())
 
 
-@pytest.mark.parametrize("kind", ["hist_gbm", "ridge"])
-def test_baselines_learn_planted_signal(kind: str, params: EvaluationParams) -> None:
+@pytest.mark.parametrize("kind", ["lightgbm", "hist_gbm", "ridge"])
+def test_baselines_learn_planted_signal(kind: str, baseline_params: BaselineParams) -> None:
     features, mask, targets = _planted(0)
     x_train, y_train, _, _ = stack_rows(features, mask, targets, np.arange(0, 20))
     x_test, y_test, day_test, stock_test = stack_rows(features, mask, targets, np.arange(20, 30))
     assert x_train.shape[1] == 6 and y_train.shape[1] == 2
     assert np.array_equal(x_test, features[day_test, stock_test])
-    if kind == "hist_gbm":
-        models = fit_hist_gbm(x_train, y_train, params.baselines.hist_gbm)
+    if kind == "lightgbm":
+        x_valid, y_valid, _, _ = stack_rows(features, mask, targets, np.arange(15, 20))
+        models = fit_lightgbm(x_train, y_train, x_valid, y_valid, baseline_params.lightgbm)
+    elif kind == "hist_gbm":
+        models = fit_hist_gbm(x_train, y_train, baseline_params.hist_gbm)
     else:
-        models = fit_ridge(x_train, y_train, params.baselines.ridge)
+        models = fit_ridge(x_train, y_train, baseline_params.ridge)
     pred = predict_baseline(models, x_test)
     assert pred.shape == (x_test.shape[0], 2)
     for h in range(2):
@@ -55,7 +59,20 @@ def test_baselines_learn_planted_signal(kind: str, params: EvaluationParams) -> 
     assert abs(_mean_rank_ic(shuffled, y_test[:, 0], day_test)) < 0.1
 
 
-def test_subsample_is_seeded_and_bounded(params: EvaluationParams) -> None:
+def test_lightgbm_keeps_the_trees_the_validation_rows_want(baseline_params: BaselineParams) -> None:
+    """Early stopping reads the validation split: noise there stops it early, signal lets it grow."""
+    features, mask, targets = _planted(0)
+    x_train, y_train, _, _ = stack_rows(features, mask, targets, np.arange(0, 20))
+    x_valid, y_valid, _, _ = stack_rows(features, mask, targets, np.arange(20, 30))
+    noise = np.random.default_rng(3).normal(size=y_valid.shape)
+    informed = fit_lightgbm(x_train, y_train, x_valid, y_valid, baseline_params.lightgbm)
+    fooled = fit_lightgbm(x_train, y_train, x_valid, noise, baseline_params.lightgbm)
+    for good, bad in zip(informed, fooled, strict=True):
+        assert bad.best_iteration < good.best_iteration
+        assert good.best_iteration <= baseline_params.lightgbm.num_boost_round
+
+
+def test_subsample_is_seeded_and_bounded(baseline_params: BaselineParams) -> None:
     target = np.arange(1000.0)
     target[::7] = np.nan
     rows = training_rows(target, 100, 5)
@@ -64,7 +81,7 @@ def test_subsample_is_seeded_and_bounded(params: EvaluationParams) -> None:
     assert not np.array_equal(rows, training_rows(target, 100, 6))
     features, mask, targets = _planted(2)
     x, y, _, _ = stack_rows(features, mask, targets, np.arange(30))
-    small = params.baselines.hist_gbm.model_copy(update={"max_rows": 300})
+    small = baseline_params.hist_gbm.model_copy(update={"max_rows": 300})
     first = predict_baseline(fit_hist_gbm(x, y[:, 0], small), x[:50])
     again = predict_baseline(fit_hist_gbm(x, y[:, 0], small), x[:50])
     assert first.shape == (50, 1)
@@ -80,8 +97,8 @@ def test_momentum_forecast_repeats_past_return() -> None:
         momentum_forecast(np.zeros((3, 2)), 3)
 
 
-def test_shape_errors_are_named(params: EvaluationParams) -> None:
+def test_shape_errors_are_named(baseline_params: BaselineParams) -> None:
     with pytest.raises(ValueError, match=r"\[rows\] or \[rows, H\]"):
-        fit_ridge(np.zeros((5, 2)), np.zeros((4, 1)), params.baselines.ridge)
+        fit_ridge(np.zeros((5, 2)), np.zeros((4, 1)), baseline_params.ridge)
     with pytest.raises(ValueError, match="no finite value"):
-        fit_ridge(np.zeros((5, 2)), np.full(5, np.nan), params.baselines.ridge)
+        fit_ridge(np.zeros((5, 2)), np.full(5, np.nan), baseline_params.ridge)

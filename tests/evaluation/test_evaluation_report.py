@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from atft_kedro.evaluation.evaluate import evaluate_predictions
 from atft_kedro.evaluation.params import EvaluationParams
+from atft_kedro.labels import LabelParams
 from atft_kedro.evaluation.plots import make_figures
 from atft_kedro.evaluation.report import render_report
 
@@ -38,7 +39,8 @@ def evaluated(market_factory, params: EvaluationParams):
         frames.append(frame.with_columns(pl.lit(model).alias("model")))
     predictions = pl.concat(frames).filter(pl.col("Date") >= market.calendar[1])
     result = evaluate_predictions(
-        predictions, market.targets, market.daily_returns, market.topix, market.calendar, params
+        predictions, market.targets, market.daily_returns, market.topix, market.calendar, params,
+        LabelParams(entry="next_open"),
     )
     return market, result
 
@@ -108,8 +110,8 @@ def test_params_are_strict(params: EvaluationParams) -> None:
         EvaluationParams.model_validate({**raw, "surprise": 1})
     with pytest.raises(ValidationError, match="primary_horizon 20"):
         EvaluationParams.model_validate({**raw, "primary_horizon": 20})
-    with pytest.raises(ValidationError, match="entry_lag_days"):
-        EvaluationParams.model_validate({**raw, "entry_lag_days": 0})
+    with pytest.raises(ValidationError, match="entry_lag_days"):  # the label defines the entry, not evaluation
+        EvaluationParams.model_validate({**raw, "entry_lag_days": 1})
     missing = dict(raw)
     del missing["cost_bps"]
     with pytest.raises(ValidationError, match="cost_bps"):

@@ -1,4 +1,4 @@
-"""Baseline forecasters on normalised features: gradient boosting, ridge, 20-day momentum.
+"""Baseline forecasters on normalised features: LightGBM, gradient boosting, ridge, 20-day momentum.
 
 All functions are pure: arrays in, fitted estimators or predictions out, no I/O.
 Shapes: ``X`` [rows, F] float features; ``y`` [rows] or [rows, H] forward returns (NaN
@@ -8,11 +8,12 @@ where unknown); predictions [rows, H]. One estimator is fitted per horizon (colu
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
-from atft_kedro.evaluation.params import HistGBMParams, RidgeParams
+from atft_kedro.baselines.params import HistGBMParams, LightGBMParams, RidgeParams
 
 
 def stack_rows(
@@ -79,6 +80,56 @@ def fit_hist_gbm(x: np.ndarray, y: np.ndarray, params: HistGBMParams) -> list[Hi
     return models
 
 
+def fit_lightgbm(
+    x: np.ndarray, y: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray, params: LightGBMParams
+) -> list[lgb.Booster]:
+    """One LightGBM booster (l2 loss) per column of ``y``, early-stopped on the validation rows.
+
+    Args:
+        x, y: training rows [rows, F] and targets [rows, H] (NaN where unknown).
+        x_valid, y_valid: validation rows [rows_v, F] and targets [rows_v, H] from the
+            validation split (after the purge): the booster keeps the tree count with the
+            lowest validation l2.
+
+    Returns:
+        One ``lgb.Booster`` per horizon, its ``best_iteration`` set.
+    """
+    y, y_valid = _as_matrix(y), _as_matrix(y_valid)
+    _check_shapes(x, y)
+    _check_shapes(x_valid, y_valid)
+    settings = {
+        "objective": "regression",
+        "metric": "l2",
+        "learning_rate": params.learning_rate,
+        "num_leaves": params.num_leaves,
+        "min_data_in_leaf": params.min_data_in_leaf,
+        "feature_fraction": params.feature_fraction,
+        "bagging_fraction": params.bagging_fraction,
+        "bagging_freq": params.bagging_freq,
+        "lambda_l2": params.lambda_l2,
+        "seed": params.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+    models = []
+    for column in range(y.shape[1]):
+        rows = training_rows(y[:, column], params.max_rows, params.seed)
+        valid_rows = training_rows(y_valid[:, column], params.max_rows, params.seed)
+        train_set = lgb.Dataset(x[rows], y[rows, column], free_raw_data=True)
+        valid_set = lgb.Dataset(x_valid[valid_rows], y_valid[valid_rows, column], reference=train_set)
+        models.append(
+            lgb.train(
+                settings,
+                train_set,
+                num_boost_round=params.num_boost_round,
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+            )
+        )
+    return models
+
+
 def fit_ridge(x: np.ndarray, y: np.ndarray, params: RidgeParams) -> list[Ridge]:
     """One ``Ridge`` (with intercept) per column of ``y``; non-finite features are read as 0."""
     y = _as_matrix(y)
@@ -91,12 +142,16 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, params: RidgeParams) -> list[Ridge]:
     return models
 
 
-def predict_baseline(models: list[HistGradientBoostingRegressor] | list[Ridge], x: np.ndarray) -> np.ndarray:
-    """Forecasts [rows, H] of models fitted by :func:`fit_hist_gbm` or :func:`fit_ridge`."""
+def predict_baseline(
+    models: list[lgb.Booster] | list[HistGradientBoostingRegressor] | list[Ridge], x: np.ndarray
+) -> np.ndarray:
+    """Forecasts [rows, H] of models fitted by :func:`fit_lightgbm`, :func:`fit_hist_gbm` or :func:`fit_ridge`."""
     if x.ndim != 2:
         raise ValueError(f"baseline features X must be [rows, F], got shape {x.shape}")
     if models and isinstance(models[0], Ridge):
         x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    if models and isinstance(models[0], lgb.Booster):
+        return np.stack([model.predict(x, num_iteration=model.best_iteration) for model in models], axis=1)
     return np.stack([model.predict(x) for model in models], axis=1)
 
 

@@ -8,46 +8,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class HistGBMParams(BaseModel):
-    """scikit-learn ``HistGradientBoostingRegressor`` baseline, one model per horizon."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_iter: int = Field(ge=1)
-    learning_rate: float = Field(gt=0.0)
-    max_leaf_nodes: int = Field(ge=2)
-    min_samples_leaf: int = Field(ge=1)
-    l2_regularization: float = Field(ge=0.0)
-    max_rows: int = Field(ge=1, description="training rows kept by a seeded subsample")
-    seed: int
-
-
-class RidgeParams(BaseModel):
-    """scikit-learn ``Ridge`` baseline, one model per horizon."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    alpha: float = Field(ge=0.0)
-    max_rows: int = Field(ge=1, description="training rows kept by a seeded subsample")
-    seed: int
-
-
-class MomentumParams(BaseModel):
-    """The ``momentum_20d`` rule: forecast = the stock's past 20-day return."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    feature: str = Field(min_length=1, description="input column holding the past 20-day return")
-
-
-class BaselineParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    hist_gbm: HistGBMParams
-    ridge: RidgeParams
-    momentum: MomentumParams
-
-
 class PlotParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,10 +27,6 @@ class EvaluationParams(BaseModel):
         cost_bps: cost per unit of traded value, in basis points, charged on every buy
             and every sell (so on two-way turnover ``sum |dw|``).
         periods_per_year: trading days per year for annualisation (245 on the TSE).
-        entry_lag_days: a forecast made at the close of t is entered at the close of
-            ``t + entry_lag_days`` and first earns the return dated ``t + entry_lag_days + 1``;
-            at least 1 (next-day execution), so no portfolio trades at the signal's own close.
-        baselines: parameters of the baseline models.
         plots: parameters of the figures.
     """
 
@@ -83,8 +39,6 @@ class EvaluationParams(BaseModel):
     top_k: int = Field(ge=1)
     cost_bps: float = Field(ge=0.0)
     periods_per_year: int = Field(ge=1)
-    entry_lag_days: int = Field(ge=1)
-    baselines: BaselineParams
     plots: PlotParams
 
     @model_validator(mode="after")

@@ -16,11 +16,13 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from atft_kedro import exchange_calendar
-from atft_kedro.evaluation.baselines import momentum_forecast, predict_baseline, stack_rows
+from atft_kedro.baselines.models import momentum_forecast, predict_baseline, stack_rows
+from atft_kedro.baselines.params import BaselineParams
 from atft_kedro.evaluation.evaluate import EvaluationResult, evaluate_predictions
 from atft_kedro.evaluation.params import EvaluationParams
 from atft_kedro.evaluation.plots import make_figures
 from atft_kedro.evaluation.report import render_report
+from atft_kedro.labels import LabelParams, period_returns
 from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import ModelInput, Splits
@@ -91,20 +93,21 @@ def forecast_baselines(
     baseline_models: dict[str, Any],
     model_input: ModelInput,
     splits: dict[str, Any],
-    evaluation: EvaluationParams,
+    baselines: BaselineParams,
 ) -> pl.DataFrame:
-    """Forecasts of the gradient-boosting, ridge and 20-day momentum baselines on the test days."""
+    """Forecasts of the LightGBM, gradient-boosting, ridge and 20-day momentum baselines on the test days."""
     if list(baseline_models["feature_names"]) != list(model_input.feature_names):
         raise ValueError("the baseline models were fitted on other features than the model input: "
                          "re-run `kedro run --pipelines training`")
     days = _test_days(model_input, splits)
     x, _, day, stock = stack_rows(model_input.features, model_input.mask, model_input.targets, days)
     horizons = model_input.horizons.tolist()
-    momentum_name = evaluation.baselines.momentum.feature
+    momentum_name = baselines.momentum.feature
     if momentum_name not in model_input.feature_names:
-        raise ValueError(f"evaluation.baselines.momentum.feature '{momentum_name}' is not a model feature")
+        raise ValueError(f"baselines.momentum.feature '{momentum_name}' is not a model feature")
     frames = []
     forecasts = {
+        "lightgbm": predict_baseline(baseline_models["lightgbm"], x),
         "hist_gbm": predict_baseline(baseline_models["hist_gbm"], x),
         "ridge": predict_baseline(baseline_models["ridge"], x),
         "momentum_20d": momentum_forecast(
@@ -137,16 +140,6 @@ def combine_predictions(*frames: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(non_empty, how="diagonal_relaxed").sort("model", "Date", "Code")
 
 
-def daily_returns(daily_quotes: pl.DataFrame) -> pl.DataFrame:
-    """Realised close-to-close return ``ret_1d`` of each stock, dated on the day it ends."""
-    return (
-        daily_quotes.select("Date", "Code", "AdjustmentClose")
-        .sort("Code", "Date")
-        .with_columns((pl.col("AdjustmentClose") / pl.col("AdjustmentClose").shift(1).over("Code") - 1).alias("ret_1d"))
-        .select("Date", "Code", "ret_1d")
-    )
-
-
 def evaluate_models(
     predictions: pl.DataFrame,
     targets: pl.DataFrame,
@@ -154,8 +147,12 @@ def evaluate_models(
     topix: pl.DataFrame,
     trading_calendar: pl.DataFrame,
     evaluation: EvaluationParams,
+    labels: LabelParams,
 ) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """IC/RankIC, hit rates, deciles and portfolios of every model over the whole test period.
+
+    Portfolios trade at the label's price (``params:labels``: next open or next close), so
+    their P&L and the IC measure the same return.
 
     Returns:
         ``evaluation_metrics`` (JSON), ``evaluation_daily_scores``, ``evaluation_deciles``,
@@ -163,7 +160,8 @@ def evaluate_models(
     """
     calendar = exchange_calendar.trading_days(trading_calendar)
     result = evaluate_predictions(
-        predictions, targets, daily_returns(daily_quotes), topix.select("Date", "Close"), calendar, evaluation
+        predictions, targets, period_returns(daily_quotes, labels),
+        topix.select("Date", pl.col(labels.index_price_column).alias("Close")), calendar, evaluation, labels,
     )
     primary = result.metrics["by_horizon"][str(evaluation.primary_horizon)]["models"]
     logger.info(

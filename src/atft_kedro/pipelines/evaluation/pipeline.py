@@ -26,7 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 forecast_baselines,
-                inputs=["baseline_models", "model_input", "splits", "params:evaluation"],
+                inputs=["baseline_models", "model_input", "splits", "params:baselines"],
                 outputs="baseline_predictions",
                 name="forecast_baselines",
             ),
@@ -44,7 +44,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 evaluate_models,
-                inputs=["predictions", "targets", "daily_quotes", "topix", "trading_calendar", "params:evaluation"],
+                inputs=["predictions", "targets", "daily_quotes", "topix", "trading_calendar", "params:evaluation",
+                        "params:labels"],
                 outputs=["evaluation_metrics", "evaluation_daily_scores", "evaluation_deciles", "portfolio_returns"],
                 name="evaluate_models",
             ),

@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from atft_kedro.evaluation.baselines import fit_hist_gbm, fit_ridge, stack_rows
-from atft_kedro.evaluation.params import EvaluationParams
+from atft_kedro.baselines.models import fit_hist_gbm, fit_lightgbm, fit_ridge, stack_rows
+from atft_kedro.baselines.params import BaselineParams
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.model.trainer import train_model
 from atft_kedro.schemas.manifest import FeatureManifest
@@ -51,24 +51,32 @@ def train_atft_gat_fan(
 
 
 def train_baseline_models(
-    model_input: ModelInput, splits: dict[str, Any], evaluation: EvaluationParams
+    model_input: ModelInput, splits: dict[str, Any], baselines: BaselineParams
 ) -> dict[str, Any]:
-    """Fit the gradient-boosting and ridge baselines (``evaluation.baselines``) on the training rows.
+    """Fit the LightGBM, gradient-boosting and ridge baselines (``params:baselines``).
 
-    Both see exactly the model's normalised features and targets (all horizons, one
-    regressor per horizon). The whole ``params:evaluation`` block is the input (not only
-    ``evaluation.baselines``): Kedro's typed validation cannot validate a block and one of
-    its sub-blocks in the same run. Returns ``{"hist_gbm": [...], "ridge": [...], "feature_names": [...]}``.
+    All see exactly the model's normalised features and targets (all horizons, one
+    regressor per horizon) on ``splits.train``; LightGBM is early-stopped on the rows of
+    ``splits.validation``, as the ATFT-GAT-FAN model is.
+
+    Returns:
+        ``{"lightgbm": [...], "hist_gbm": [...], "ridge": [...], "feature_names": [...]}``.
     """
-    baselines = evaluation.baselines
-    train = Splits.model_validate(splits).train
-    days = model_input.day_indices(train.start, train.end)
-    x, y, _, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, days)
-    started = time.perf_counter()
-    hist_gbm = fit_hist_gbm(x, y, baselines.hist_gbm)
-    logger.info("Fitted HistGradientBoosting baselines on %s rows x %d features in %.1f s",
-                f"{x.shape[0]:,}", x.shape[1], time.perf_counter() - started)
-    started = time.perf_counter()
-    ridge = fit_ridge(x, y, baselines.ridge)
-    logger.info("Fitted ridge baselines in %.1f s", time.perf_counter() - started)
-    return {"hist_gbm": hist_gbm, "ridge": ridge, "feature_names": list(model_input.feature_names)}
+    parsed = Splits.model_validate(splits)
+    train_days = model_input.day_indices(parsed.train.start, parsed.train.end)
+    valid_days = model_input.day_indices(parsed.validation.start, parsed.validation.end)
+    x, y, _, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, train_days)
+    x_valid, y_valid, _, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, valid_days)
+    fitted: dict[str, Any] = {}
+    for name, fit in (
+        ("lightgbm", lambda: fit_lightgbm(x, y, x_valid, y_valid, baselines.lightgbm)),
+        ("hist_gbm", lambda: fit_hist_gbm(x, y, baselines.hist_gbm)),
+        ("ridge", lambda: fit_ridge(x, y, baselines.ridge)),
+    ):
+        started = time.perf_counter()
+        fitted[name] = fit()
+        logger.info("Fitted %s baselines on %s rows x %d features in %.1f s", name, f"{x.shape[0]:,}",
+                    x.shape[1], time.perf_counter() - started)
+    trees = [model.best_iteration for model in fitted["lightgbm"]]
+    logger.info("LightGBM trees kept by early stopping, per horizon: %s", trees)
+    return {**fitted, "feature_names": list(model_input.feature_names)}

@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 train_baseline_models,
-                inputs=["model_input", "splits", "params:evaluation"],
+                inputs=["model_input", "splits", "params:baselines"],
                 outputs="baseline_models",
                 name="train_baseline_models",
             ),

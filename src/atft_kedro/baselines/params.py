@@ -1,0 +1,78 @@
+"""Typed parameters of the baseline models (``params:baselines`` in ``conf/base/parameters_baselines.yml``).
+
+Every tunable lives in conf; none has a default here.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LightGBMParams(BaseModel):
+    """LightGBM regressor (Qlib's reference model), one booster per horizon, early-stopped on validation.
+
+    Attributes:
+        num_boost_round: the most trees grown.
+        early_stopping_rounds: stop when the validation loss (l2) has not improved for this many trees.
+        learning_rate, num_leaves, min_data_in_leaf, feature_fraction, bagging_fraction,
+        bagging_freq, lambda_l2: LightGBM's parameters of the same names.
+        max_rows: training rows (and, separately, validation rows) kept by a seeded subsample.
+        seed: seeds the subsample and LightGBM (deterministic mode).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_boost_round: int = Field(ge=1)
+    early_stopping_rounds: int = Field(ge=1)
+    learning_rate: float = Field(gt=0.0)
+    num_leaves: int = Field(ge=2)
+    min_data_in_leaf: int = Field(ge=1)
+    feature_fraction: float = Field(gt=0.0, le=1.0)
+    bagging_fraction: float = Field(gt=0.0, le=1.0)
+    bagging_freq: int = Field(ge=0)
+    lambda_l2: float = Field(ge=0.0)
+    max_rows: int = Field(ge=1)
+    seed: int
+
+
+class HistGBMParams(BaseModel):
+    """scikit-learn ``HistGradientBoostingRegressor`` baseline, one model per horizon."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_iter: int = Field(ge=1)
+    learning_rate: float = Field(gt=0.0)
+    max_leaf_nodes: int = Field(ge=2)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: float = Field(ge=0.0)
+    max_rows: int = Field(ge=1, description="training rows kept by a seeded subsample")
+    seed: int
+
+
+class RidgeParams(BaseModel):
+    """scikit-learn ``Ridge`` baseline, one model per horizon."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: float = Field(ge=0.0)
+    max_rows: int = Field(ge=1, description="training rows kept by a seeded subsample")
+    seed: int
+
+
+class MomentumParams(BaseModel):
+    """The ``momentum_20d`` rule: forecast = the stock's past 20-day return."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feature: str = Field(min_length=1, description="input column holding the past 20-day return")
+
+
+class BaselineParams(BaseModel):
+    """``params:baselines``: every model the ATFT-GAT-FAN model is compared with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lightgbm: LightGBMParams
+    hist_gbm: HistGBMParams
+    ridge: RidgeParams
+    momentum: MomentumParams
