@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 from scipy.signal import lfilter
 
+from atft_kedro import exchange_calendar
 from atft_kedro.schemas import tables
 
 SECTOR33 = (
@@ -66,7 +67,7 @@ def make_canonical_tables(
     rng = np.random.default_rng(seed)
     history = dt.timedelta(days=400)  # statements and calendar start a year before quotes
     calendar = sample_calendar(start - history, start + dt.timedelta(days=int(n_days * 1.5) + 60))
-    all_days = calendar.filter(pl.col("HolidayDivision") == "1").get_column("Date")
+    all_days = exchange_calendar.trading_days(calendar)
     days = all_days.filter(all_days >= start).head(n_days)
     if days.len() < n_days:
         raise ValueError("sample calendar too short")

@@ -27,6 +27,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from atft_kedro.exchange_calendar import RAW_COLUMN, is_trading_day_expr
+
 FIRST_SUPPORTED_YEAR = 2007
 LAST_SUPPORTED_YEAR = 2099
 
@@ -139,7 +141,7 @@ def jpx_trading_calendar(start: date, end: date) -> pl.DataFrame:
 
 def trading_days(start: date, end: date) -> np.ndarray:
     """Trading days between start and end (inclusive), as ``datetime64[D]``, ascending."""
-    calendar = jpx_trading_calendar(start, end).filter(pl.col("HolDiv") == "1")
+    calendar = jpx_trading_calendar(start, end).filter(is_trading_day_expr(RAW_COLUMN))
     return calendar["Date"].to_numpy().astype("datetime64[D]")
 
 

@@ -14,46 +14,27 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from atft_kedro import exchange_calendar
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.schemas.model_input import DateRange, Fold, Splits
 
-TRADING_DAY = "1"
-CLOSED_DAY = "0"
-
 
 def trading_days_from_calendar(trading_calendar: pl.DataFrame) -> np.ndarray:
-    """The exchange's trading days, ascending.
+    """The exchange's trading days (HolidayDivision '1' or '2', :mod:`atft_kedro.exchange_calendar`), ascending.
 
     Args:
-        trading_calendar: canonical ``trading_calendar`` (Date, HolidayDivision '1'/'0').
+        trading_calendar: canonical ``trading_calendar`` (Date, HolidayDivision '0'..'3').
 
     Returns:
         [n_trading_days] ``datetime64[D]``.
     """
-    missing = {"Date", "HolidayDivision"} - set(trading_calendar.columns)
-    if missing:
-        raise ValueError(f"table trading_calendar lacks columns {sorted(missing)}")
-    if trading_calendar.schema["Date"] != pl.Date:
+    days = exchange_calendar.trading_days(trading_calendar)
+    if days.is_empty():
         raise ValueError(
-            f"table trading_calendar column Date must be pl.Date, got {trading_calendar.schema['Date']}"
+            "table trading_calendar has no trading day "
+            f"(HolidayDivision in {list(exchange_calendar.TRADING_DIVISIONS)})"
         )
-    odd = trading_calendar.filter(~pl.col("HolidayDivision").is_in([TRADING_DAY, CLOSED_DAY]))
-    if odd.height:
-        raise ValueError(
-            "table trading_calendar column HolidayDivision must be '1' (trading) or '0' (closed); "
-            f"{odd.height} rows are not, e.g. {odd.head(5).to_dicts()}"
-        )
-    days = (
-        trading_calendar.filter(pl.col("HolidayDivision") == TRADING_DAY)
-        .get_column("Date")
-        .unique()
-        .sort()
-        .to_numpy()
-        .astype("datetime64[D]")
-    )
-    if days.size == 0:
-        raise ValueError("table trading_calendar has no trading day (HolidayDivision == '1')")
-    return days
+    return days.to_numpy().astype("datetime64[D]")
 
 
 def feature_trading_days(trading_days: np.ndarray, feature_dates: np.ndarray) -> np.ndarray:

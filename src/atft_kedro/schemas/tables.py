@@ -10,6 +10,15 @@ checks. From that single list come
 * the mapping raw -> canonical, :meth:`TableSpec.to_canonical`.
 
 So a column can never be renamed in one place and forgotten in another.
+
+Every number column must be finite where present: NaN and inf are refused in both layers
+(null stays allowed where the column is nullable, e.g. the O/H/L/C J-Quants sends as null
+on a day a listed stock does not trade). Prices and adjustment factors must be > 0.
+
+Tables marked ``required`` (calendar, master, daily bars, TOPIX) must have rows: without
+them nothing can be computed. Every other table may be empty (a short range can hold no
+margin alert, an API plan may not cover an endpoint); the features built from it are then
+flagged as unavailable downstream.
 """
 
 from __future__ import annotations
@@ -18,10 +27,27 @@ from dataclasses import dataclass, field
 
 import pandera.polars as pa
 import polars as pl
+from pandera.api.polars.types import PolarsData
+
+from atft_kedro.exchange_calendar import HOLIDAY_DIVISIONS
 
 DATE = pl.Date
 STR = pl.String
 F64 = pl.Float64
+
+#: Name of the check refusing NaN and inf in number columns (nulls pass).
+FINITE_CHECK = "finite"
+
+
+def _finite_or_null(data: PolarsData) -> pl.LazyFrame:
+    """True where the number is finite or null (NaN and +/-inf fail)."""
+    value = pl.col(data.key)
+    return data.lazyframe.select(value.is_null() | value.is_finite())
+
+
+def finite_check() -> pa.Check:
+    """A pandera check refusing NaN and +/-inf (nulls pass: nullability is the column's own rule)."""
+    return pa.Check(_finite_or_null, name=FINITE_CHECK, error="finite (no NaN or inf)")
 
 
 @dataclass(frozen=True)
@@ -35,7 +61,10 @@ class Column:
         nullable: whether nulls are allowed (prices of untraded days, unknown forecasts).
         positive: values, when present, must be > 0 (prices, adjustment factors).
         non_negative: values, when present, must be >= 0 (volumes, turnover).
+        allowed: when not empty, the only values allowed (codes with a closed set of values).
         description: one line for the data-contract docs.
+
+    Every ``Float64`` column also gets :func:`finite_check`: NaN and inf are never data.
     """
 
     raw: str
@@ -44,14 +73,18 @@ class Column:
     nullable: bool = True
     positive: bool = False
     non_negative: bool = False
+    allowed: tuple[str, ...] = ()
     description: str = ""
 
     def _checks(self) -> list[pa.Check]:
+        checks = [finite_check()] if self.dtype == F64 else []
         if self.positive:
-            return [pa.Check.gt(0)]
-        if self.non_negative:
-            return [pa.Check.ge(0)]
-        return []
+            checks.append(pa.Check.gt(0))
+        elif self.non_negative:
+            checks.append(pa.Check.ge(0))
+        if self.allowed:
+            checks.append(pa.Check.isin(list(self.allowed)))
+        return checks
 
     def pandera_column(self) -> pa.Column:
         return pa.Column(self.dtype, checks=self._checks(), nullable=self.nullable)
@@ -68,6 +101,9 @@ class TableSpec:
         columns: every column, in canonical order.
         keys: canonical names of the columns that identify a row (unique together).
         description: what one row is.
+        required: ingestion stops when the table is missing or empty (calendar, master,
+            daily bars, TOPIX); any other table may be empty.
+        date_column: the column that dates a row (when it becomes known).
     """
 
     raw_name: str
@@ -76,6 +112,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     keys: tuple[str, ...]
     description: str
+    required: bool = False
     date_column: str = field(default="Date")
 
     @property
@@ -163,6 +200,7 @@ EQUITIES_MASTER = TableSpec(
     endpoint="/equities/master",
     description="Listed-company master as of Date (one snapshot row per Date x Code).",
     keys=("Date", "Code"),
+    required=True,
     columns=(
         Column("Date", "Date", DATE, nullable=False, description="date the row is valid from"),
         Column("Code", "Code", STR, nullable=False, description="5-digit local code"),
@@ -184,8 +222,9 @@ DAILY_BARS = TableSpec(
     raw_name="raw_daily_bars",
     canonical_name="daily_quotes",
     endpoint="/equities/bars/daily",
-    description="Daily OHLCV per stock, raw and split-adjusted.",
+    description="Daily OHLCV per stock, raw and split-adjusted (O/H/L/C null on a day without a trade).",
     keys=("Date", "Code"),
+    required=True,
     columns=(
         Column("Date", "Date", DATE, nullable=False),
         Column("Code", "Code", STR, nullable=False),
@@ -207,6 +246,7 @@ TOPIX = TableSpec(
     endpoint="/indices/bars/daily/topix",
     description="TOPIX daily bars.",
     keys=("Date",),
+    required=True,
     columns=(Column("Date", "Date", DATE, nullable=False), *_prices()),
 )
 
@@ -214,11 +254,14 @@ TRADING_CALENDAR = TableSpec(
     raw_name="raw_trading_calendar",
     canonical_name="trading_calendar",
     endpoint="/markets/calendar",
-    description="Every calendar day with its JPX holiday division ('1' trading day, '0' closed).",
+    description="Every calendar day with its JPX holiday division: '1' business day, '2' half-day session "
+    "(both trading days), '0' closed, '3' closed for equities with derivatives holiday trading.",
     keys=("Date",),
+    required=True,
     columns=(
         Column("Date", "Date", DATE, nullable=False),
-        Column("HolDiv", "HolidayDivision", STR, nullable=False),
+        Column("HolDiv", "HolidayDivision", STR, nullable=False, allowed=tuple(HOLIDAY_DIVISIONS),
+               description="trading day for equities when '1' or '2' (atft_kedro.exchange_calendar)"),
     ),
 )
 

@@ -47,6 +47,7 @@ import polars as pl
 from jquantsapi import ClientV2
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from atft_kedro.exchange_calendar import TRADING_DIVISIONS
 from atft_kedro.schemas import tables
 from atft_kedro.schemas.tables import TableSpec
 from atft_kedro.sources.jquants_credentials import (
@@ -55,7 +56,7 @@ from atft_kedro.sources.jquants_credentials import (
     require_api_key,
 )
 from atft_kedro.sources.jquants_http import JQuantsFetchError, JQuantsPager, RequestPolicy
-from atft_kedro.sources.quirks import TRADING_HOLIDAY_DIVISIONS, close_known_gaps, trading_days
+from atft_kedro.sources.quirks import close_known_gaps, trading_days
 from atft_kedro.sources.raw_cast import RawTableError, cast_to_spec
 
 __all__ = [
@@ -325,7 +326,7 @@ def fetch_jquants_tables(
             raise JQuantsFetchError(
                 calendar_plan.spec.endpoint,
                 200,
-                f"no trading day (HolDiv {list(TRADING_HOLIDAY_DIVISIONS)}) between {params.start_date} and "
+                f"no trading day (HolDiv {list(TRADING_DIVISIONS)}) between {params.start_date} and "
                 f"{params.end_date}; widen ingestion.jquants.start_date/end_date",
             )
         result: dict[str, pl.DataFrame] = {

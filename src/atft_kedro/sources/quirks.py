@@ -16,26 +16,25 @@ from datetime import date
 
 import polars as pl
 
+from atft_kedro import exchange_calendar
 from atft_kedro.schemas import tables
 from atft_kedro.sources.raw_cast import RawTableError
 
 logger = logging.getLogger(__name__)
 
-#: ``HolDiv`` values of days when the stock market trades: 1 business day, 2 half day (JPX).
-TRADING_HOLIDAY_DIVISIONS: tuple[str, ...] = ("1", "2")
 #: JPX publishes the weekly margin balances on the second trading day after the record date.
 MARGIN_PUBLICATION_LAG_TRADING_DAYS = 2
 
 
 def trading_days(calendar: pl.DataFrame, start: date = date.min, end: date = date.max) -> pl.Series:
-    """Sorted trading days (``HolDiv`` 1 or 2) of a raw calendar between start and end inclusive."""
-    return (
-        calendar.filter(
-            pl.col("HolDiv").is_in(TRADING_HOLIDAY_DIVISIONS) & pl.col("Date").is_between(start, end)
-        )
-        .get_column("Date")
-        .sort()
+    """Sorted trading days (``HolDiv`` 1 or 2, :mod:`atft_kedro.exchange_calendar`) of a raw calendar.
+
+    Only days between ``start`` and ``end`` inclusive are returned.
+    """
+    days = exchange_calendar.trading_days(
+        calendar, column=exchange_calendar.RAW_COLUMN, table=tables.TRADING_CALENDAR.raw_name
     )
+    return days.filter(days.is_between(start, end))
 
 
 def fill_margin_publication_dates(margin: pl.DataFrame, days: pl.Series) -> pl.DataFrame:

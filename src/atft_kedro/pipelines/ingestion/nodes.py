@@ -111,7 +111,8 @@ def check_and_canonicalise(raw_tables: dict[str, pl.DataFrame]) -> dict[str, pl.
         KeyError: a raw table lacks a column the mapping needs.
     """
     empty_required = [
-        t.raw_name for t in TABLES if t.required and (t.raw_name not in raw_tables or raw_tables[t.raw_name].height == 0)
+        t.raw_name for t in TABLES
+        if t.required and (t.raw_name not in raw_tables or raw_tables[t.raw_name].height == 0)
     ]
     if empty_required:
         raise RequiredTableError(
