@@ -1,7 +1,10 @@
 # Two entry points for a fresh machine (see README):
 #   make run   - install everything into .venv, then `kedro run` (every pipeline, embedded synthetic market)
 #   make test  - install everything into .venv, then run the test suite
+#   make clean-data [ENV=test] - delete the outputs of one environment's pipelines (default: local),
+#                  i.e. the files its catalog writes under its data root; input folders are kept
 PYTHON ?= python3
+ENV ?= local
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -25,5 +28,5 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-clean-data:
-	find data -type f ! -name .gitkeep -delete
+clean-data: install
+	$(BIN)/python -m atft_kedro.clean_data --env $(ENV)

@@ -14,11 +14,15 @@ def project_root() -> Path:
 
 
 class ProjectRun:
-    """A copy of the project after one ``kedro run --env test`` (every pipeline), and its output."""
+    """A copy of the project after one ``kedro run --env test`` (every pipeline), and its output.
+
+    ``data`` is the test environment's data root in the copy (``data/test``, conf/test/globals.yml).
+    """
 
     def __init__(self, path: Path, output: str) -> None:
         self.path = path
         self.output = output
+        self.data = path / "data" / "test"
 
 
 @pytest.fixture(scope="session")

@@ -27,14 +27,21 @@ def load_conf(env: str) -> OmegaConfigLoader:
     )
 
 
-def _relocate(entry: Any, root: Path) -> Any:
+def data_root(env: str) -> str:
+    """The environment's data folder (``globals.data_root``: ``data`` for base/local, ``data/test``, ...)."""
+    return str(load_conf(env)["globals"]["data_root"])
+
+
+def _relocate(entry: Any, root: Path, env_root: str) -> Any:
+    """``entry`` with every relative path moved from the environment's data root to ``root/data``."""
     if isinstance(entry, dict):
         out = {}
         for key, value in entry.items():
             if key in ("filepath", "path") and isinstance(value, str) and not Path(value).is_absolute():
-                out[key] = str(root / value)
+                relative = Path(value).relative_to(env_root) if Path(value).is_relative_to(env_root) else None
+                out[key] = str(root / "data" / relative) if relative is not None else str(root / value)
             else:
-                out[key] = _relocate(value, root)
+                out[key] = _relocate(value, root, env_root)
         return out
     return entry
 
@@ -42,6 +49,9 @@ def _relocate(entry: Any, root: Path) -> Any:
 def project_catalog(env: str, root: Path, params_override: dict[str, Any] | None = None,
                     pipeline: Pipeline | None = None) -> DataCatalog:
     """The project's catalog for ``env`` with every relative path moved under ``root``.
+
+    Paths under the environment's data root (``data/test/04_feature/...``) land at the same
+    place below ``root/data`` (``root/data/04_feature/...``) whatever the environment.
 
     Parameters are added as ``params:<key>`` datasets, validated into their typed models
     by Kedro's own ``ParameterValidator`` (so a misspelt key fails here as in ``kedro run``).
@@ -52,7 +62,8 @@ def project_catalog(env: str, root: Path, params_override: dict[str, Any] | None
         credentials = conf["credentials"]
     except Exception:  # noqa: BLE001 - no credentials file at all
         credentials = {}
-    catalog = DataCatalog.from_config(_relocate(catalog_conf, root), credentials=credentials)
+    catalog = DataCatalog.from_config(_relocate(catalog_conf, root, str(conf["globals"]["data_root"])),
+                                      credentials=credentials)
     raw_params = copy.deepcopy(dict(conf["parameters"]))
     for key, value in (params_override or {}).items():
         raw_params[key] = value

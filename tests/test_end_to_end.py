@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_report_opens_with_the_comparison_table_and_links_existing_plots(test_env_run) -> None:
-    reporting = test_env_run.path / "data" / "08_reporting"
+    reporting = test_env_run.data / "08_reporting"
     report = (reporting / "report.md").read_text()
     lines = report.splitlines()
     assert lines[0] == "# Evaluation report"
@@ -31,8 +31,8 @@ def test_report_opens_with_the_comparison_table_and_links_existing_plots(test_en
 
 
 def test_metrics_cover_every_model_and_horizon_on_the_test_split(test_env_run) -> None:
-    metrics = json.loads((test_env_run.path / "data/08_reporting/evaluation_metrics.json").read_text())
-    splits = json.loads((test_env_run.path / "data/05_model_input/splits.json").read_text())
+    metrics = json.loads((test_env_run.data / "08_reporting/evaluation_metrics.json").read_text())
+    splits = json.loads((test_env_run.data / "05_model_input/splits.json").read_text())
     assert set(metrics["by_horizon"]) == {"1", "5", "10", "20"}
     block = metrics["by_horizon"]["5"]
     assert set(block["models"]) == {"atft_gat_fan", "hist_gbm", "ridge", "momentum_20d", "oracle"}
@@ -41,7 +41,7 @@ def test_metrics_cover_every_model_and_horizon_on_the_test_split(test_env_run) -
 
 
 def test_inference_ranks_every_stock_of_the_newest_date(test_env_run) -> None:
-    data = test_env_run.path / "data"
+    data = test_env_run.data
     ranking = pl.read_parquet(data / "07_model_output/daily_ranking.parquet")
     features = pl.read_parquet(data / "04_feature/features.parquet", columns=["Date", "Code"])
     newest = features["Date"].max()
@@ -54,7 +54,7 @@ def test_inference_ranks_every_stock_of_the_newest_date(test_env_run) -> None:
 
 
 def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> None:
-    data = test_env_run.path / "data"
+    data = test_env_run.data
     checkpoint = torch.load(data / "06_models/atft_gat_fan.pt", weights_only=True)
     manifest = json.loads((data / "04_feature/feature_manifest.json").read_text())
     normalizer = json.loads((data / "05_model_input/normalizer.json").read_text())

@@ -38,7 +38,7 @@ def _shuffle_training_targets(model_input: ModelInput, splits: Splits, seed: int
 
 
 def test_validation_rank_ic_is_clearly_above_shuffled_targets(test_env_run) -> None:
-    data = test_env_run.path / "data"
+    data = test_env_run.data
     model_input = read_model_input(data / "05_model_input" / "model_input")
     splits = Splits.model_validate(json.loads((data / "05_model_input/splits.json").read_text()))
     manifest = FeatureManifest.from_json_dict(json.loads((data / "04_feature/feature_manifest.json").read_text()))

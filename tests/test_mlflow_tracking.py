@@ -168,7 +168,7 @@ def test_the_run_is_finished_named_after_the_pipeline_with_flat_params(tracked_r
 @pytest.mark.slow
 def test_training_history_is_logged_per_epoch(tracked_run: tuple[MlflowClient, Any], tracked_project: Path) -> None:
     client, run = tracked_run
-    history = pl.read_parquet(tracked_project / "data" / "06_models" / "training_history.parquet")
+    history = pl.read_parquet(tracked_project / "data" / "test" / "06_models" / "training_history.parquet")
     assert history.height >= 2
     for column in ("loss_total", "loss_pinball", "val_rankic_h5", "val_ic_h1", "pred_spread", "lr", "gat_gate"):
         logged = {m.step: m.value for m in client.get_metric_history(run.info.run_id, column)}
@@ -180,7 +180,7 @@ def test_training_history_is_logged_per_epoch(tracked_run: tuple[MlflowClient, A
 @pytest.mark.slow
 def test_evaluation_metrics_are_logged(tracked_run: tuple[MlflowClient, Any], tracked_project: Path) -> None:
     _, run = tracked_run
-    metrics = json.loads((tracked_project / "data" / "08_reporting" / "evaluation_metrics.json").read_text())
+    metrics = json.loads((tracked_project / "data" / "test" / "08_reporting" / "evaluation_metrics.json").read_text())
     for horizon in metrics["horizons"]:
         model = metrics["by_horizon"][str(horizon)]["models"]["atft_gat_fan"]
         assert run.data.metrics[f"eval.h{horizon}.atft_gat_fan.rank_ic.mean"] == pytest.approx(model["rank_ic"]["mean"])
@@ -196,9 +196,9 @@ def test_report_plots_and_checkpoint_are_artifacts(tracked_run: tuple[MlflowClie
     report = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     assert {"report/report.md", "report/evaluation_metrics.json", "report/plots"} <= report
     plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "report/plots")}
-    assert plots == {p.name for p in (tracked_project / "data" / "08_reporting" / "plots").glob("*.png")}
+    assert plots == {p.name for p in (tracked_project / "data" / "test" / "08_reporting" / "plots").glob("*.png")}
     checkpoint = Path(client.download_artifacts(run.info.run_id, "model/atft_gat_fan.pt", str(tmp_path)))
-    assert checkpoint.read_bytes() == (tracked_project / "data" / "06_models" / "atft_gat_fan.pt").read_bytes()
+    assert checkpoint.read_bytes() == (tracked_project / "data" / "test" / "06_models" / "atft_gat_fan.pt").read_bytes()
 
 
 def test_kedro_mlflow_ui_command_is_available() -> None:

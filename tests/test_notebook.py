@@ -102,7 +102,7 @@ def test_notebook_draws_each_main_plot(executed: nbformat.NotebookNode) -> None:
 
 
 def test_notebook_summarises_every_evaluated_model(executed: nbformat.NotebookNode, run_project: Path) -> None:
-    metrics = json.loads((run_project / "data" / "08_reporting" / "evaluation_metrics.json").read_text())
+    metrics = json.loads((run_project / "data" / "test" / "08_reporting" / "evaluation_metrics.json").read_text())
     models = metrics["by_horizon"][str(metrics["primary_horizon"])]["models"]
     summary = _text(_cell_with(executed, "summary = pl.DataFrame("))
     assert models and all(model in summary for model in models), summary
