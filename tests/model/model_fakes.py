@@ -50,6 +50,10 @@ BASE_TRAINING = {
     "days_per_batch": 4,
     "max_train_days_per_epoch": None,
     "primary_horizon": 1,
+    "max_skipped_step_share": 0.0,
+    "gate_lr_scale": 1.0,
+    "forecast_days_per_batch": 8,
+    "compile": False,
     "collapse": {"min_spread": 0.0, "patience_epochs": 2, "action": "error"},
     "phases": [{"name": "all", "epochs": 2, "lr_scale": 1.0, "fan": True, "gat": True}],
 }

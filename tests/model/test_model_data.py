@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 import torch
 
-from atft_kedro.model.data import day_batch, device_tensors, pack_graph
+from atft_kedro.graph_packing import pack_graph
+from atft_kedro.model.data import day_batch, device_tensors
 
 CODES = np.array(["1301", "1332", "1333", "1605"])
 DATES = np.array(["2024-01-04", "2024-01-05", "2024-01-09", "2024-01-10", "2024-01-11"], dtype="datetime64[D]")
@@ -45,7 +46,7 @@ def test_pack_graph_names_a_wrong_column():
 
 def test_day_batch_cuts_windows_and_offsets_graphs(dataset):
     mi = dataset.model_input
-    tensors = device_tensors(mi, torch.device("cpu"), torch.float32)
+    tensors = device_tensors(mi, torch.device("cpu"))
     graph = pack_graph(_graph(), DATES, CODES)
     window = 4
     batch = day_batch(tensors, [1, 40], window)
@@ -65,7 +66,7 @@ def test_day_batch_cuts_windows_and_offsets_graphs(dataset):
             targets=np.zeros((5, 4, 1), np.float32), dates=DATES, codes=CODES, horizons=np.array([1]),
             feature_names=("a", "b"), manifest_hash="h",
         ),
-        torch.device("cpu"), torch.float32,
+        torch.device("cpu"),
     )
     gb = day_batch(codes_tensors, [3, 1, 0], 2, graph)
     pairs = sorted(map(tuple, gb.edge_index.T.tolist()))

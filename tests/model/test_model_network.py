@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from atft_kedro.model.data import day_batch, device_tensors, pack_graph
+from atft_kedro.graph_packing import pack_graph
+from atft_kedro.model.data import day_batch, device_tensors
 from atft_kedro.model.fan import FrequencyAdaptiveNorm, remove_dominant_frequencies
 from atft_kedro.model.losses import combined_loss
 from atft_kedro.model.network import ATFTGATFAN
@@ -89,7 +90,7 @@ def test_every_parameter_gets_a_finite_nonzero_gradient(dataset):
     torch.manual_seed(3)
     mi = dataset.model_input
     model = ATFTGATFAN(model_params(), mi.n_features, len(mi.horizons)).train()
-    tensors = device_tensors(mi, torch.device("cpu"), torch.float32)
+    tensors = device_tensors(mi, torch.device("cpu"))
     graph = pack_graph(dataset.graph, mi.dates, mi.codes)
     rng = np.random.default_rng(5)
     days = rng.choice(np.arange(40, 70), size=2, replace=False)

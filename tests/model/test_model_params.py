@@ -29,7 +29,9 @@ def test_misspelt_key_is_an_error(cls, base, bad):
 @pytest.mark.parametrize(
     ("cls", "base", "key"),
     [(ModelParams, BASE_MODEL, "hidden_size"), (LossParams, BASE_LOSS, "ic_weight"),
-     (TrainingParams, BASE_TRAINING, "patience"), (TrainingParams, BASE_TRAINING, "max_train_days_per_epoch")],
+     (TrainingParams, BASE_TRAINING, "patience"), (TrainingParams, BASE_TRAINING, "max_train_days_per_epoch"),
+     (TrainingParams, BASE_TRAINING, "max_skipped_step_share"), (TrainingParams, BASE_TRAINING, "gate_lr_scale"),
+     (TrainingParams, BASE_TRAINING, "forecast_days_per_batch"), (TrainingParams, BASE_TRAINING, "compile")],
 )
 def test_missing_tunable_is_an_error(cls, base, key):
     data = dict(base)
@@ -45,6 +47,7 @@ def test_cross_field_rules():
         model_params(hidden_size=15)
     with pytest.raises(ValidationError, match="max_epochs"):
         training_params(max_epochs=1)
-    with pytest.raises(ValidationError, match="bf16"):
-        training_params(precision="bf16")
+    with pytest.raises(ValidationError, match="max_skipped_step_share"):
+        training_params(max_skipped_step_share=1.5)
+    assert training_params(precision="bf16").precision == "bf16"  # CPU autocast supports bf16
     assert model_params(quantiles=[0.25, 0.5, 0.75]).median_index == 1

@@ -9,6 +9,11 @@ A checkpoint is a plain dict that ``torch.load(weights_only=True)`` can read:
   were validated (the best epoch's phase),
 - ``normalizer_identity`` (str, from the caller), ``horizons`` (list of int),
 - ``history_summary`` (dict of plain numbers/strings).
+
+Forecasting runs where training ran: ``build_model_from_checkpoint`` puts the model on the
+checkpoint's ``training.device`` (CUDA without a GPU is an error, never a silent CPU run)
+and ``forecast_days`` moves the model input's needed days there once, then forecasts
+``training.forecast_days_per_batch`` days per forward pass.
 """
 
 from __future__ import annotations
@@ -17,19 +22,31 @@ import os
 import tempfile
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
-import polars as pl
 import torch
 
-from atft_kedro.model.data import GraphTensors, day_batch, device_tensors, pack_graph
+from atft_kedro.model.data import GraphTensors, day_batch, device_tensors
 from atft_kedro.model.network import ATFTGATFAN
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
 from atft_kedro.schemas.model_input import ModelInput
 
 CHECKPOINT_FORMAT = 1
-#: Days per forward pass in ``predict`` (memory only; results do not depend on it).
-PREDICT_DAYS_PER_PASS = 8
+
+
+def as_graph_tensors(stock_graph: GraphTensors | Any, model_input: ModelInput) -> GraphTensors:
+    """``stock_graph`` if already packed, else the Polars table packed for ``model_input``.
+
+    The packing lives in the node layer (``atft_kedro.graph_packing``, which needs Polars); it
+    is imported only when a table is passed, so this package imports without Polars.
+    """
+    if isinstance(stock_graph, GraphTensors):
+        return stock_graph
+    from atft_kedro.graph_packing import pack_graph
+
+    return pack_graph(stock_graph, model_input.dates, model_input.codes)
 
 
 def make_checkpoint(
@@ -82,21 +99,42 @@ def load_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def build_model_from_checkpoint(checkpoint: dict, manifest: FeatureManifest) -> ATFTGATFAN:
-    """Rebuild the trained model in eval mode on the CPU.
+def build_model_from_checkpoint(
+    checkpoint: dict, manifest: FeatureManifest, device: str | None = None
+) -> ATFTGATFAN:
+    """Rebuild the trained model in eval mode on its training device.
+
+    Args:
+        checkpoint: a dict from ``make_checkpoint`` / ``load_checkpoint``.
+        manifest: the current feature manifest (must equal the checkpoint's).
+        device: "cpu" or "cuda"; None = the checkpoint's ``training.device``.
+
+    The model carries ``forecast_days_per_batch`` (the checkpoint's
+    ``training.forecast_days_per_batch``) for ``forecast_days``.
 
     Raises:
         ManifestMismatchError: ``manifest`` (the current features) differs from the checkpoint's,
             naming the differing features.
+        CudaUnavailableError: the device is CUDA and this machine has none.
+        KeyError: a checkpoint written before ``training.forecast_days_per_batch`` existed.
     """
+    from atft_kedro.model.trainer import resolve_device
+
     manifest.require_same(FeatureManifest.from_json_dict(checkpoint["manifest"]), "the checkpoint")
     params = ModelParams.model_validate(checkpoint["model_params"])
+    training = checkpoint["training_params"]
+    if "forecast_days_per_batch" not in training:
+        raise KeyError(
+            "the checkpoint's training_params have no 'forecast_days_per_batch' (written by an older version): "
+            "re-run the training pipeline"
+        )
     model = ATFTGATFAN(params, n_features=len(manifest), n_horizons=len(checkpoint["horizons"]))
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     model.set_components(**checkpoint["active_components"])
     model.manifest_hash = checkpoint["manifest_hash"]
     model.horizons = list(checkpoint["horizons"])
-    return model.eval()
+    model.forecast_days_per_batch = int(training["forecast_days_per_batch"])
+    return model.to(resolve_device(device or training["device"])).eval()
 
 
 def _check_input(model: ATFTGATFAN, model_input: ModelInput) -> None:
@@ -116,19 +154,34 @@ def _check_input(model: ATFTGATFAN, model_input: ModelInput) -> None:
 def forecast_days(
     model: ATFTGATFAN,
     model_input: ModelInput,
-    stock_graph: pl.DataFrame | GraphTensors,
+    stock_graph: GraphTensors | Any,
     day_indices: np.ndarray,
     with_weights: bool,
+    days_per_batch: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Quantile forecasts (and mean selection weights) for the given days, in eval mode.
 
-    Only the days needed by the windows are moved to the model's device.
+    The days the windows need are moved to the model's device once (float32, pinned copy on
+    CUDA); the forecasts stay there until one copy back at the end.
+
+    Args:
+        model: the model, on the device to forecast on.
+        model_input: dense input covering ``day_indices`` and their windows.
+        stock_graph: ``GraphTensors`` packed for ``model_input`` or the Polars ``stock_graph``
+            table (packed by ``atft_kedro.graph_packing``).
+        day_indices: days to forecast (indices into ``model_input``).
+        with_weights: also return the mean variable-selection weights.
+        days_per_batch: days per forward pass (memory only); None = the model's
+            ``forecast_days_per_batch`` (set by ``build_model_from_checkpoint``).
 
     Returns:
         quantiles [len(days), N, H, Q] float32 (NaN for stocks not in the day's mask) and,
         with ``with_weights``, the selection weights averaged over stocks, steps and days [F].
     """
     _check_input(model, model_input)
+    days_per_batch = days_per_batch or getattr(model, "forecast_days_per_batch", None)
+    if not days_per_batch:
+        raise ValueError("forecast_days needs days_per_batch (or a model built by build_model_from_checkpoint)")
     model.eval()
     day_indices = np.asarray(day_indices, dtype=np.int64)
     device = next(model.parameters()).device
@@ -149,37 +202,43 @@ def forecast_days(
         feature_names=model_input.feature_names,
         manifest_hash=model_input.manifest_hash,
     )
-    tensors = device_tensors(part, device, torch.float32)
-    graph = stock_graph if isinstance(stock_graph, GraphTensors) else pack_graph(stock_graph, part.dates, part.codes)
+    tensors = device_tensors(part, device)
+    if isinstance(stock_graph, GraphTensors):
+        graph = GraphTensors(
+            stock_graph.edge_index, stock_graph.edge_attr, stock_graph.graph_ptr, stock_graph.day_graph[lo:hi]
+        )
+    else:
+        graph = as_graph_tensors(stock_graph, part)
     graph = graph.to(device)
+    forecasts = torch.full((n_days, n_stocks, model.n_horizons, n_q), float("nan"), device=device)
     weight_sum = torch.zeros(model.n_features, dtype=torch.float64, device=device)
-    weight_count = 0
-    for start in range(0, n_days, PREDICT_DAYS_PER_PASS):
-        chunk = day_indices[start : start + PREDICT_DAYS_PER_PASS] - lo
+    real_rows = torch.zeros((), dtype=torch.float64, device=device)
+    for start in range(0, n_days, days_per_batch):
+        chunk = day_indices[start : start + days_per_batch] - lo
         batch = day_batch(tensors, chunk, window, graph)
         quantiles, weights = model(
             batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask, return_weights=True
         )
         q = quantiles.float().reshape(len(chunk), n_stocks, model.n_horizons, n_q)
-        q = torch.where(batch.day_mask[..., None, None], q, torch.full_like(q, float("nan")))
-        out[start : start + len(chunk)] = q.cpu().numpy()
+        forecasts[start : start + len(chunk)] = torch.where(batch.day_mask[..., None, None], q, float("nan"))
         if with_weights:
-            real = batch.stock_mask
-            weight_sum += weights[real].double().sum((0, 1))
-            weight_count += int(real.sum()) * window
-    importance = (weight_sum / max(weight_count, 1)).cpu().numpy() if with_weights else None
+            real = batch.stock_mask.to(torch.float64)
+            weight_sum += (weights.double().mean(1) * real[:, None]).sum(0)
+            real_rows += real.sum()
+    out[:] = forecasts.cpu().numpy()
+    importance = (weight_sum / real_rows.clamp_min(1.0)).cpu().numpy() if with_weights else None
     return out, importance
 
 
 def predict(
-    model: ATFTGATFAN, model_input: ModelInput, stock_graph: pl.DataFrame, day_indices: np.ndarray
+    model: ATFTGATFAN, model_input: ModelInput, stock_graph: GraphTensors | Any, day_indices: np.ndarray
 ) -> np.ndarray:
     """Quantile forecasts [len(days), N, H, Q] (NaN for masked stocks); eval mode, no grad."""
     return forecast_days(model, model_input, stock_graph, day_indices, with_weights=False)[0]
 
 
 def feature_importance(
-    model: ATFTGATFAN, model_input: ModelInput, stock_graph: pl.DataFrame, day_indices: np.ndarray
+    model: ATFTGATFAN, model_input: ModelInput, stock_graph: GraphTensors | Any, day_indices: np.ndarray
 ) -> np.ndarray:
     """Mean variable-selection weight per feature [F] over real stocks, window steps and days (sums to 1)."""
     return forecast_days(model, model_input, stock_graph, day_indices, with_weights=True)[1]

@@ -4,33 +4,36 @@ Everything is built once per run and stays on the device; a batch of trading day
 by tensor indexing (no DataLoader, no worker processes, no pickling). The windows of B
 days are stacked on the stock axis: row ``b * N + i`` is stock ``i`` on the batch's day
 ``b``, and day b's graph uses node indices ``b * N + code_index``.
+
+Cutting a batch does not wait for the device: the day indices come from the host (pinned,
+non-blocking copies on CUDA), every size is computed from host copies of the graph pointers
+(``repeat_interleave`` gets its ``output_size``), and nothing is read back. This module uses
+torch and numpy only; the Polars ``stock_graph`` table is packed into ``GraphTensors`` by
+``atft_kedro.graph_packing`` (the node layer).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 import torch
 
+from atft_kedro.model.losses import average_ranks
 from atft_kedro.schemas.model_input import ModelInput
 
-logger = logging.getLogger(__name__)
 
-#: Columns of the ``stock_graph`` table and their dtypes.
-GRAPH_COLUMNS: dict[str, pl.DataType] = {
-    "Date": pl.Date(),
-    "SourceCode": pl.String(),
-    "TargetCode": pl.String(),
-    "rho": pl.Float64(),
-    "same_sector": pl.Float64(),
-    "same_market": pl.Float64(),
-}
-#: Edge attribute columns, in the order of ``edge_attr``'s last axis.
+#: Edge attribute columns of the ``stock_graph`` table, in the order of ``edge_attr``'s last axis.
 EDGE_ATTRIBUTES = ("rho", "same_sector", "same_market")
+
+
+def to_device(array: np.ndarray, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Copy a host array to ``device``: through pinned memory and without blocking the host on CUDA."""
+    tensor = torch.as_tensor(array, dtype=dtype)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,17 @@ class DeviceTensors:
     """The model input on the device.
 
     Attributes:
-        features: [D, N, F] float32 or bfloat16.
+        features: [D, N, F] float32 (FAN needs float32 inputs whatever the training precision).
         mask: [D, N] bool.
         targets: [D, N, H] float32, NaN where unknown.
+        target_ranks: [D, N, H] float32, exact average ranks of each day's valid targets
+            (computed once here; the loss and the RankIC metric reuse them every step).
     """
 
     features: torch.Tensor
     mask: torch.Tensor
     targets: torch.Tensor
+    target_ranks: torch.Tensor
 
     @property
     def device(self) -> torch.device:
@@ -56,12 +62,26 @@ class DeviceTensors:
         return self.features.shape[1]
 
 
-def device_tensors(model_input: ModelInput, device: torch.device, dtype: torch.dtype) -> DeviceTensors:
-    """Move a ``ModelInput`` to ``device`` once; features in ``dtype`` (float32 or bfloat16)."""
+#: Days ranked per call when ranking every target of a run (bounds the sort's memory).
+RANK_DAYS_PER_CALL = 256
+
+
+def device_tensors(model_input: ModelInput, device: torch.device) -> DeviceTensors:
+    """Move a ``ModelInput`` to ``device`` once (float32 features) and rank its targets once."""
+    mask = to_device(np.asarray(model_input.mask, dtype=bool), device, torch.bool)
+    targets = to_device(np.asarray(model_input.targets, dtype=np.float32), device, torch.float32)
+    valid = torch.isfinite(targets) & mask.unsqueeze(-1)
+    ranks = torch.cat(
+        [
+            average_ranks(targets[i : i + RANK_DAYS_PER_CALL], valid[i : i + RANK_DAYS_PER_CALL])
+            for i in range(0, targets.shape[0], RANK_DAYS_PER_CALL)
+        ]
+    ) if targets.shape[0] else torch.zeros_like(targets)
     return DeviceTensors(
-        features=torch.as_tensor(model_input.features).to(device=device, dtype=dtype),
-        mask=torch.as_tensor(model_input.mask, dtype=torch.bool).to(device),
-        targets=torch.as_tensor(model_input.targets, dtype=torch.float32).to(device),
+        features=to_device(np.asarray(model_input.features, dtype=np.float32), device, torch.float32),
+        mask=mask,
+        targets=targets,
+        target_ranks=ranks,
     )
 
 
@@ -74,6 +94,10 @@ class GraphTensors:
         edge_attr: [E, 3] float32 (rho, same_sector, same_market).
         graph_ptr: [G + 1] long; graph g's edges are ``edge_index[:, ptr[g]:ptr[g + 1]]``.
         day_graph: [D] long; the graph valid on each model day (latest dated <= day), -1 = none.
+
+    ``graph_ptr`` and ``day_graph`` are kept on the host as numpy arrays too (``ptr_host``,
+    ``day_graph_host``): batch sizes are computed there, so cutting a batch never waits for
+    the device.
     """
 
     edge_index: torch.Tensor
@@ -81,66 +105,26 @@ class GraphTensors:
     graph_ptr: torch.Tensor
     day_graph: torch.Tensor
 
+    @property
+    def ptr_host(self) -> np.ndarray:
+        return self._host("graph_ptr")
+
+    @property
+    def day_graph_host(self) -> np.ndarray:
+        return self._host("day_graph")
+
+    def _host(self, name: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_host_cache", {})
+        if name not in cache:
+            cache[name] = getattr(self, name).cpu().numpy()
+        return cache[name]
+
     def to(self, device: torch.device) -> GraphTensors:
-        return GraphTensors(*(t.to(device) for t in (self.edge_index, self.edge_attr, self.graph_ptr, self.day_graph)))
-
-
-def _require_graph_columns(stock_graph: pl.DataFrame) -> None:
-    problems = [
-        f"{name} (expected {dtype}, got {stock_graph.schema.get(name, 'missing')})"
-        for name, dtype in GRAPH_COLUMNS.items()
-        if stock_graph.schema.get(name) != dtype
-    ]
-    if problems:
-        raise ValueError(f"table 'stock_graph' has wrong or missing columns: {problems}")
-    bad = stock_graph.filter(~pl.all_horizontal(pl.col(list(EDGE_ATTRIBUTES)).is_finite()))
-    if bad.height:
-        raise ValueError(
-            f"table 'stock_graph': {bad.height} rows with non-finite {list(EDGE_ATTRIBUTES)}, e.g. {bad.head(3).rows()}"
+        moved = GraphTensors(
+            *(t.to(device) for t in (self.edge_index, self.edge_attr, self.graph_ptr, self.day_graph))
         )
-
-
-def pack_graph(stock_graph: pl.DataFrame, dates: np.ndarray, codes: np.ndarray) -> GraphTensors:
-    """Pack the dated stock graphs into one edge list with a pointer per model day.
-
-    Args:
-        stock_graph: Date (valid from), SourceCode, TargetCode, rho, same_sector, same_market.
-        dates: [D] datetime64[D] model days, ascending.
-        codes: [N] stock codes of the model input.
-
-    Returns:
-        ``GraphTensors`` on the CPU. Edges whose codes are not in ``codes`` are dropped
-        (logged with their count); a day before the first graph date has no edges.
-    """
-    _require_graph_columns(stock_graph)
-    code_index = pl.DataFrame({"code": np.asarray(codes).astype(str), "idx": np.arange(len(codes), dtype=np.int64)})
-    graph_dates = stock_graph.get_column("Date").unique().sort()
-    edges = (
-        stock_graph.lazy()
-        .join(code_index.lazy().rename({"code": "SourceCode", "idx": "src"}), on="SourceCode", how="inner")
-        .join(code_index.lazy().rename({"code": "TargetCode", "idx": "dst"}), on="TargetCode", how="inner")
-        .join(
-            graph_dates.to_frame().with_row_index("slot").lazy().with_columns(pl.col("slot").cast(pl.Int64)),
-            on="Date",
-            how="inner",
-        )
-        .sort(["slot", "dst", "src"])
-        .collect()
-    )
-    dropped = stock_graph.height - edges.height
-    if dropped:
-        logger.info(
-            "stock_graph: %d of %d edges name codes outside the model input; not used", dropped, stock_graph.height
-        )
-    slot = edges.get_column("slot").to_numpy()
-    ptr = np.searchsorted(slot, np.arange(graph_dates.len() + 1), side="left")
-    day_graph = np.searchsorted(graph_dates.to_numpy(), np.asarray(dates, dtype="datetime64[D]"), side="right") - 1
-    return GraphTensors(
-        edge_index=torch.as_tensor(np.stack([edges["src"].to_numpy(), edges["dst"].to_numpy()]), dtype=torch.long),
-        edge_attr=torch.as_tensor(edges.select(EDGE_ATTRIBUTES).to_numpy(), dtype=torch.float32).reshape(-1, 3),
-        graph_ptr=torch.as_tensor(ptr, dtype=torch.long),
-        day_graph=torch.as_tensor(day_graph, dtype=torch.long),
-    )
+        moved.__dict__["_host_cache"] = {"graph_ptr": self.ptr_host, "day_graph": self.day_graph_host}
+        return moved
 
 
 @dataclass(frozen=True)
@@ -153,6 +137,7 @@ class DayBatch:
         stock_mask: [B*N] bool.
         edge_index: [2, E] long into B*N; edge_attr: [E, 3].
         targets: [B, N, H].
+        target_ranks: [B, N, H] exact average ranks of the valid targets of each day.
         day_mask: [B, N] bool (= stock_mask per day).
     """
 
@@ -162,6 +147,7 @@ class DayBatch:
     edge_index: torch.Tensor
     edge_attr: torch.Tensor
     targets: torch.Tensor
+    target_ranks: torch.Tensor
     day_mask: torch.Tensor
 
     @property
@@ -169,16 +155,23 @@ class DayBatch:
         return self.targets.shape[0]
 
 
-def _batch_edges(graph: GraphTensors, days: torch.Tensor, n_stocks: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Edges of each day's graph, node indices offset by ``b * n_stocks``: -> [2, E], [E, 3]."""
-    slots = graph.day_graph[days]  # [B]
-    has = slots >= 0
-    start = graph.graph_ptr[slots.clamp_min(0)]
-    counts = torch.where(has, graph.graph_ptr[slots.clamp_min(0) + 1] - start, torch.zeros_like(start))
-    day_of_edge = torch.repeat_interleave(torch.arange(len(days), device=days.device), counts)
-    first = torch.cumsum(counts, 0) - counts
-    position = torch.arange(day_of_edge.numel(), device=days.device) - first[day_of_edge]
-    edge_ids = start[day_of_edge] + position
+def _batch_edges(graph: GraphTensors, days: np.ndarray, n_stocks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edges of each day's graph, node indices offset by ``b * n_stocks``: -> [2, E], [E, 3].
+
+    Sizes come from the host copies of the pointers: no read-back from the device.
+    """
+    device = graph.edge_index.device
+    slots = graph.day_graph_host[days]  # [B]
+    ptr = graph.ptr_host
+    start = ptr[np.maximum(slots, 0)]
+    counts = np.where(slots >= 0, ptr[np.maximum(slots, 0) + 1] - start, 0)
+    first = np.cumsum(counts) - counts
+    n_edges = int(counts.sum())
+    per_day = to_device(np.stack([counts, start - first]), device, torch.long)  # [2, B]
+    day_of_edge = torch.repeat_interleave(
+        torch.arange(len(days), device=device), per_day[0], output_size=n_edges
+    )
+    edge_ids = torch.arange(n_edges, device=device) + per_day[1][day_of_edge]
     return graph.edge_index[:, edge_ids] + day_of_edge * n_stocks, graph.edge_attr[edge_ids]
 
 
@@ -201,15 +194,17 @@ def day_batch(
         ``DayBatch`` with x [B*N, T, F].
     """
     device = tensors.device
-    days = torch.as_tensor(np.atleast_1d(np.asarray(day_index, dtype=np.int64)), device=device)
-    n_days, n_stocks = len(days), tensors.n_stocks
-    steps = days.unsqueeze(1) + torch.arange(1 - window, 1, device=device)  # [B, T]
-    in_range = steps >= 0
-    steps = steps.clamp_min(0)
+    days_host = np.atleast_1d(np.asarray(day_index, dtype=np.int64))
+    n_days, n_stocks = len(days_host), tensors.n_stocks
+    steps_host = days_host[:, None] + np.arange(1 - window, 1)  # [B, T]
+    reaches_before_start = bool((steps_host < 0).any())  # decided on the host: no device sync
+    days = to_device(days_host, device, torch.long)
+    steps = to_device(np.maximum(steps_host, 0), device, torch.long)
+    in_range = to_device(steps_host >= 0, device, torch.bool)
     stocks = torch.arange(n_stocks, device=device)
     # one gather straight into the [B, N, T, F] layout
     x = tensors.features[steps[:, None, :], stocks[None, :, None]]  # [B, N, T, F]
-    if not bool(in_range.all()):  # windows reaching before the first day: zeros there
+    if reaches_before_start:  # windows reaching before the first day: zeros there
         x = x * in_range[:, None, :, None].to(x.dtype)
     x = x.reshape(n_days * n_stocks, window, -1)
     time_mask = (tensors.mask[steps[:, None, :], stocks[None, :, None]] & in_range[:, None, :]).reshape(
@@ -220,7 +215,7 @@ def day_batch(
         edge_index = torch.zeros((2, 0), dtype=torch.long, device=device)
         edge_attr = torch.zeros((0, 3), dtype=torch.float32, device=device)
     else:
-        edge_index, edge_attr = _batch_edges(graph, days, n_stocks)
+        edge_index, edge_attr = _batch_edges(graph, days_host, n_stocks)
     return DayBatch(
         x=x,
         time_mask=time_mask,
@@ -228,5 +223,6 @@ def day_batch(
         edge_index=edge_index,
         edge_attr=edge_attr,
         targets=tensors.targets[days],
+        target_ranks=tensors.target_ranks[days],
         day_mask=day_mask,
     )

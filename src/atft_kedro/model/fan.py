@@ -107,6 +107,29 @@ def remove_dominant_frequencies(x: torch.Tensor, top_k: int) -> torch.Tensor:
     return _reconstruct(x, coef, removed, torch.ones((), device=x.device), with_mean=False)
 
 
+def fill_masked_steps(x: torch.Tensor, time_mask: torch.Tensor) -> torch.Tensor:
+    """Give every step without data the value of a step with data, before the transform.
+
+    A masked step takes the value of the nearest earlier valid step of its window; masked
+    LEADING steps (before the stock's data starts in the window) take the first valid step's
+    value. So a stock listed for only part of the window enters the FFT as a series that is
+    flat before its first day, not as a jump from zeros (which would put spurious power in
+    every frequency). A window without any valid step is returned unchanged.
+
+    Args:
+        x: [N, T, F]; time_mask: [N, T] bool, True where the step holds data.
+
+    Returns:
+        [N, T, F], equal to ``x`` at valid steps.
+    """
+    n_time = x.shape[1]
+    t = torch.arange(n_time, device=x.device)
+    last_valid = torch.where(time_mask, t, -1).cummax(dim=1).values  # [N, T], -1 before the first valid
+    first_valid = torch.where(time_mask, t, n_time - 1).amin(dim=1, keepdim=True)  # [N, 1]
+    source = torch.where(last_valid >= 0, last_valid, first_valid)
+    return x.gather(1, source.unsqueeze(-1).expand_as(x))
+
+
 class FrequencyAdaptiveNorm(nn.Module):
     """FAN along the time axis; no learnable parameters.
 

@@ -4,6 +4,21 @@ A forward pass takes the windows of one or several trading days stacked on the s
 (N = days x stocks, each day's graph offset into its own node block) and returns monotone
 quantiles for every horizon. Every step is per stock except the GAT, whose edges touching
 padded stocks are dropped, so a padded stock never changes another stock's output.
+
+Precision (``training.precision``). With ``fp32`` everything is float32. With ``bf16`` the
+forward runs under ``torch.autocast(device_type, dtype=torch.bfloat16)`` and:
+
+=====================  =========================================================
+FAN                    float32, autocast off, from float32 features -> float32
+variable selection     autocast: its matmuls in bfloat16 (LayerNorm as autocast says)
+LSTM                   float32, autocast off (never the float16 of CUDA autocast's RNN)
+attention, GRNs        autocast: matmuls in bfloat16
+GAT + fusion gate      autocast: matmuls in bfloat16
+quantile heads         float32, autocast off -> float32 forecasts
+loss, metrics          float32, outside autocast
+=====================  =========================================================
+
+``tests/model`` checks these output dtypes under CPU autocast (which supports bfloat16).
 """
 
 from __future__ import annotations
@@ -11,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from atft_kedro.model.fan import FrequencyAdaptiveNorm
+from atft_kedro.model.fan import FrequencyAdaptiveNorm, fill_masked_steps
 from atft_kedro.model.graph import GatedFusion, GraphBlock, drop_padded_edges
 from atft_kedro.model.heads import QuantileHeads
 from atft_kedro.model.params import ModelParams
@@ -55,6 +70,8 @@ class ATFTGATFAN(nn.Module):
         self.use_gat = params.gat.enabled
         #: hash of the feature manifest the weights were trained on (set when built from a checkpoint)
         self.manifest_hash: str | None = None
+        #: days per forward pass in ``forecast_days`` (set by ``build_model_from_checkpoint``)
+        self.forecast_days_per_batch: int | None = None
 
     def set_components(self, fan: bool, gat: bool) -> None:
         """Switch the FAN and GAT branches on/off; asking for a branch that was not built is an error."""
@@ -99,7 +116,10 @@ class ATFTGATFAN(nn.Module):
         if time_mask is not None:
             keep = keep * time_mask.to(torch.float32).unsqueeze(-1)
         x = x.float() * keep  # padded stocks / steps are exactly 0
-        fan_x = self.fan(x) * keep if (self.use_fan and self.fan is not None) else None  # None = zeros
+        fan_x = None  # None = an all-zero channel (FAN off)
+        if self.use_fan and self.fan is not None:
+            # steps without data enter the FFT as their nearest valid value, not as zeros
+            fan_x = self.fan(x if time_mask is None else fill_masked_steps(x, time_mask)) * keep
         embedded, weights = self.vsn((x, fan_x))  # [N, T, d], [N, T, F]
         state = self.temporal(embedded, time_mask)  # [N, d]
         if self.use_gat and self.graph is not None:

@@ -150,6 +150,19 @@ class TrainingParams(BaseModel):
         "null = every training day every epoch",
     )
     primary_horizon: int = Field(ge=1, description="horizon whose validation RankIC drives early stopping")
+    max_skipped_step_share: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="optimiser steps with non-finite gradients are skipped and counted; an epoch that skips "
+        "more than this share of its steps stops the run",
+    )
+    gate_lr_scale: float = Field(
+        gt=0.0, description="learning-rate multiplier of the GAT fusion gate (no weight decay on the gate)"
+    )
+    forecast_days_per_batch: int = Field(
+        ge=1, description="trading days per forward pass when forecasting (evaluation, inference); memory only"
+    )
+    compile: bool = Field(description="wrap the model in torch.compile for training (first steps compile)")
     collapse: CollapseParams
     phases: tuple[PhaseParams, ...] = Field(min_length=1)
 
@@ -164,8 +177,6 @@ class TrainingParams(BaseModel):
         names = [p.name for p in self.phases]
         if len(set(names)) != len(names):
             problems.append(f"training.phases names repeat: {names}")
-        if self.precision == "bf16" and self.device != "cuda":
-            problems.append("training.precision 'bf16' needs training.device 'cuda' (bf16 autocast is CUDA only)")
         if problems:
             raise ValueError("; ".join(problems))
         return self

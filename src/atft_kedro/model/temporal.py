@@ -45,7 +45,7 @@ class GateAddNorm(nn.Module):
 class TemporalBlock(nn.Module):
     """Encode a window [N, T, d] into one state per stock [N, d] at the window's last day.
 
-    LSTM over time -> gate/add/norm with the input -> multi-head attention from the last
+    LSTM over time (float32, autocast off) -> gate/add/norm with the input -> multi-head attention from the last
     step (the decision day, the only output used) to every valid step of the window ->
     gate/add/norm -> position-wise GRN. Steps with ``time_mask`` False (before the data
     starts, or days the stock was not listed) are zeroed before the LSTM and never
@@ -80,7 +80,10 @@ class TemporalBlock(nn.Module):
             time_mask = time_mask.clone()
             time_mask[:, -1] = True
             x = x * time_mask.unsqueeze(-1).to(x.dtype)
-        encoded, _ = self.lstm(x)  # [N, T, d]
+        # float32 outside autocast: under CUDA autocast the cuDNN LSTM would run in float16
+        # whatever autocast's dtype, and its small gradients underflow there (docs/model.md)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            encoded, _ = self.lstm(x.float())  # [N, T, d] float32
         encoded = self.lstm_gate(encoded, x)
         query = encoded[:, -1:, :]  # [N, 1, d]
         attended, _ = self.attention(

@@ -14,6 +14,16 @@ phase after the first starts from the best weights so far; a phase ends early af
 far. The checkpoint keeps the best epoch's weights and the switches that epoch ran with.
 The warm-up + cosine schedule spans the planned steps of all phases; a phase that stops
 early leaves the rest of its share unused (the next phase continues along the curve).
+
+Numerics and speed: a step whose gradients are not all finite is skipped on the device (the
+fused AdamW reads a ``found_inf`` flag, as under a GradScaler: no weight, moment or step
+count changes) and counted; the count per epoch is in the history (``skipped_steps``) and an
+epoch skipping more than ``training.max_skipped_step_share`` of its steps stops the run
+(``NonFiniteGradientError`` naming the epoch). Inside a step nothing is read back to the
+host: metrics and counts accumulate on the device and are read once per epoch. The targets
+are ranked once per run (``DeviceTensors.target_ranks``). ``training.compile`` wraps the
+model in ``torch.compile``. The GAT fusion gate has its own learning-rate multiplier
+(``training.gate_lr_scale``) and no weight decay.
 """
 
 from __future__ import annotations
@@ -28,13 +38,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
-import polars as pl
 import torch
 
-from atft_kedro.model.checkpoint import make_checkpoint
-from atft_kedro.model.data import DayBatch, DeviceTensors, GraphTensors, day_batch, device_tensors, pack_graph
-from atft_kedro.model.losses import masked_moments, combined_loss, day_has_pairs, masked_pearson, rank_ic, valid_mask
+from atft_kedro.model.checkpoint import as_graph_tensors, make_checkpoint
+from atft_kedro.model.data import DayBatch, DeviceTensors, GraphTensors, day_batch, device_tensors
+from atft_kedro.model.losses import combined_loss, day_has_pairs, masked_moments, masked_pearson, rank_ic, valid_mask
 from atft_kedro.model.network import ATFTGATFAN
 from atft_kedro.model.params import LossParams, ModelParams, PhaseParams, TrainingParams
 from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
@@ -53,15 +64,20 @@ class CudaUnavailableError(RuntimeError):
     """``training.device`` is 'cuda' but this machine has no usable CUDA device."""
 
 
-def resolve_device(params: TrainingParams) -> torch.device:
-    """The requested device; never falls back silently from CUDA to CPU."""
-    if params.device == "cuda" and not torch.cuda.is_available():
+class NonFiniteGradientError(RuntimeError):
+    """An epoch skipped more than ``training.max_skipped_step_share`` of its steps (non-finite gradients)."""
+
+
+def resolve_device(params: TrainingParams | str) -> torch.device:
+    """The requested device (``training.device`` or its value); never falls back silently from CUDA to CPU."""
+    name = params if isinstance(params, str) else params.device
+    if name == "cuda" and not torch.cuda.is_available():
         raise CudaUnavailableError(
             "training.device is 'cuda' but torch.cuda.is_available() is False "
             f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); use an environment with "
             "training.device: cpu or run on a CUDA machine"
         )
-    return torch.device(params.device)
+    return torch.device(name)
 
 
 @contextlib.contextmanager
@@ -153,22 +169,37 @@ class _Accumulator:
         z = lambda: torch.zeros(n_horizons, dtype=torch.float64, device=device)  # noqa: E731
         self.ic, self.rankic, self.spread, self.days = z(), z(), z(), z()
         self.terms = {k: torch.zeros((), dtype=torch.float64, device=device) for k in (*LOSS_TERMS, "total")}
+        self.counted = torch.zeros((), dtype=torch.float64, device=device)
+        self.skipped = torch.zeros((), dtype=torch.int64, device=device)
         self.batches = 0
 
-    def add(self, pred: torch.Tensor, batch: DayBatch, total: torch.Tensor, terms: dict) -> None:
-        """pred: [B, N, H] point forecasts of the batch."""
+    def add(
+        self, pred: torch.Tensor, batch: DayBatch, total: torch.Tensor, terms: dict, finite: torch.Tensor | None = None
+    ) -> None:
+        """pred: [B, N, H] point forecasts of the batch; finite: 0-dim bool, False = a skipped step.
+
+        A skipped step adds nothing but its count (its loss or forecasts may be non-finite).
+        """
+        ok_step = torch.ones((), dtype=torch.bool, device=pred.device) if finite is None else finite
         pred = pred.detach().float()
         valid = valid_mask(batch.targets, batch.day_mask)
-        ok = day_has_pairs(valid).double()  # [B, H]
-        self.ic += (masked_pearson(pred, batch.targets, valid).double() * ok).sum(0)
-        self.rankic += (rank_ic(pred, batch.targets, valid).double() * ok).sum(0)
+        ok = (day_has_pairs(valid) & ok_step).double()  # [B, H]
+
+        def masked_sum(values: torch.Tensor) -> torch.Tensor:
+            return torch.where(ok > 0, values.double(), torch.zeros_like(ok)).sum(0)
+
+        self.ic += masked_sum(masked_pearson(pred, batch.targets, valid))
+        self.rankic += masked_sum(rank_ic(pred, batch.targets, valid, batch.target_ranks))
         real = batch.day_mask.unsqueeze(-1).expand_as(pred)
         _, std = masked_moments(pred, real.to(pred.dtype), 1)
-        self.spread += (std.squeeze(1).double() * ok).sum(0)
+        self.spread += masked_sum(std.squeeze(1))
         self.days += ok.sum(0)
-        self.terms["total"] += total.detach().double()
+        zero = torch.zeros((), dtype=torch.float64, device=pred.device)
+        self.terms["total"] += torch.where(ok_step, total.detach().double(), zero)
         for k in LOSS_TERMS:
-            self.terms[k] += terms[k].detach().double()
+            self.terms[k] += torch.where(ok_step, terms[k].detach().double(), zero)
+        self.counted += ok_step.double()
+        self.skipped += (~ok_step).long()
         self.batches += 1
 
     def result(self) -> dict[str, np.ndarray | float]:
@@ -179,8 +210,11 @@ class _Accumulator:
                 "rankic_by_h": np.where(days > 0, self.rankic.cpu().numpy() / days, np.nan),
                 "spread_by_h": np.where(days > 0, self.spread.cpu().numpy() / days, np.nan),
             }
+        counted = max(float(self.counted.cpu()), 1.0)
         for k, v in self.terms.items():
-            out[k] = float(v.cpu()) / max(self.batches, 1)
+            out[k] = float(v.cpu()) / counted
+        out["skipped_steps"] = int(self.skipped.cpu())
+        out["steps"] = self.batches
         return out
 
 
@@ -189,6 +223,7 @@ class _Run:
     """Everything one training run shares between epochs."""
 
     model: ATFTGATFAN
+    forward_model: Any  # the model, or its torch.compile wrapper (same parameters)
     tensors: DeviceTensors
     graph: GraphTensors
     levels: torch.Tensor
@@ -199,15 +234,16 @@ class _Run:
 
 
 def _autocast(run: _Run) -> contextlib.AbstractContextManager:
+    """bf16 autocast on the run's device (CUDA, or CPU, whose autocast supports bf16) or nothing."""
     if run.params.precision == "bf16":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return torch.autocast(device_type=run.tensors.device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def _forward(run: _Run, batch: DayBatch) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """-> quantiles [B, N, H, Q], total loss, terms."""
     with _autocast(run):
-        quantiles = run.model(batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask)
+        quantiles = run.forward_model(batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask)
     quantiles = quantiles.float().reshape(batch.n_days, run.tensors.n_stocks, *quantiles.shape[1:])
     total, terms = combined_loss(
         quantiles,
@@ -217,6 +253,7 @@ def _forward(run: _Run, batch: DayBatch) -> tuple[torch.Tensor, torch.Tensor, di
         run.model.params.median_index,
         run.horizon_weights,
         run.loss_params,
+        target_ranks=batch.target_ranks,
     )
     return quantiles, total, terms
 
@@ -226,10 +263,29 @@ def _batches(days: np.ndarray, days_per_batch: int) -> list[np.ndarray]:
     return np.array_split(days, max(1, math.ceil(len(days) / days_per_batch)))
 
 
+def make_optimizer(model: ATFTGATFAN, params: TrainingParams) -> torch.optim.Optimizer:
+    """Fused AdamW (it can skip a step on the device, see ``_train_epoch``) in two groups.
+
+    Group 0: every weight but the fusion gate, ``weight_decay``; group 1: the fusion gate's
+    logits, no weight decay, learning rate x ``gate_lr_scale`` (``lr_scale`` in the group).
+    """
+    gate = [] if model.fusion is None else [model.fusion.gate_logit]
+    gate_ids = {id(p) for p in gate}
+    rest = [p for p in model.parameters() if id(p) not in gate_ids]
+    groups = [{"params": rest, "weight_decay": params.weight_decay, "lr_scale": 1.0}]
+    if gate:
+        groups.append({"params": gate, "weight_decay": 0.0, "lr_scale": params.gate_lr_scale})
+    return torch.optim.AdamW(groups, lr=params.lr, fused=True)
+
+
 def _train_epoch(
     run: _Run, optimizer: torch.optim.Optimizer, days: np.ndarray, schedule: LrSchedule, step: int, lr_scale: float
 ) -> tuple[dict, int, float, float]:
-    """One pass over ``days`` (already shuffled). Returns metrics, next step, last lr, mean GAT grad norm."""
+    """One pass over ``days`` (already shuffled). Returns metrics, next step, last lr, mean GAT grad norm.
+
+    A step with a non-finite gradient norm is skipped by the optimiser itself (``found_inf``)
+    and counted, without reading anything back to the host.
+    """
     run.model.train()
     acc = _Accumulator(run.model.n_horizons, run.tensors.device)
     gat_params = run.model.gat_parameters() if run.model.use_gat else []
@@ -239,21 +295,27 @@ def _train_epoch(
     for chunk in _batches(days, run.params.days_per_batch):
         lr = schedule(step) * lr_scale
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
         batch = day_batch(run.tensors, chunk, run.window, run.graph)
         quantiles, total, terms = _forward(run, batch)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if gat_params:
             grads = [p.grad.detach().float().norm() for p in gat_params if p.grad is not None]
-            if grads:
-                gat_norm += torch.stack(grads).norm().double()
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.params.grad_clip)
+            gat_step_norm = torch.stack(grads).norm().double() if grads else None
+        norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.params.grad_clip)
+        finite = torch.isfinite(norm)
+        optimizer.found_inf = (~finite).float()  # fused AdamW: skip the whole update when set
         optimizer.step()
-        acc.add(quantiles[..., median], batch, total, terms)
+        if gat_params and gat_step_norm is not None:
+            gat_norm += torch.where(finite, gat_step_norm, torch.zeros_like(gat_step_norm))
+        acc.add(quantiles[..., median], batch, total, terms, finite)
         step += 1
-    mean_gat_norm = float(gat_norm.cpu()) / max(acc.batches, 1) if gat_params else float("nan")
-    return acc.result(), step, lr, mean_gat_norm
+    optimizer.found_inf = None
+    result = acc.result()
+    counted = result["steps"] - result["skipped_steps"]
+    mean_gat_norm = float(gat_norm.cpu()) / max(counted, 1) if gat_params else float("nan")
+    return result, step, lr, mean_gat_norm
 
 
 @torch.no_grad()
@@ -267,6 +329,23 @@ def _evaluate(run: _Run, days: np.ndarray) -> dict:
         quantiles, total, terms = _forward(run, batch)
         acc.add(quantiles[..., median], batch, total, terms)
     return acc.result()
+
+
+def _check_skipped(train: dict, phase: PhaseParams, epoch: int, params: TrainingParams) -> None:
+    """Log skipped steps; raise when the epoch skipped more than ``max_skipped_step_share``."""
+    skipped, steps = train["skipped_steps"], train["steps"]
+    if not skipped:
+        return
+    message = (
+        f"epoch {epoch} (phase '{phase.name}'): {skipped} of {steps} optimiser steps had non-finite gradients "
+        f"and were skipped"
+    )
+    if skipped > params.max_skipped_step_share * steps:
+        raise NonFiniteGradientError(
+            f"{message}, more than training.max_skipped_step_share={params.max_skipped_step_share}; "
+            "nothing is saved (see docs/troubleshooting.md)"
+        )
+    logger.warning(message)
 
 
 def _log_resolved(model_params, loss_params, training_params, model: ATFTGATFAN, n_train: int, n_val: int) -> None:
@@ -315,7 +394,16 @@ def _history_row(
     for i, h in enumerate(horizons):
         row[f"pred_spread_h{h}"] = float(val["spread_by_h"][i])
     row["pred_spread"] = float(val["spread_by_h"][horizons.index(primary)])
-    row.update({"lr": lr, "gat_gate": gate, "gat_grad_norm": gat_norm, "seconds": seconds})
+    row.update(
+        {
+            "lr": lr,
+            "gat_gate": gate,
+            "gat_grad_norm": gat_norm,
+            "skipped_steps": int(train["skipped_steps"]),
+            "steps": int(train["steps"]),
+            "seconds": seconds,
+        }
+    )
     return row
 
 
@@ -349,7 +437,7 @@ def _warm_start(model: ATFTGATFAN, resume_from: dict, manifest: FeatureManifest,
 def train_model(
     model_input: ModelInput,
     splits: Splits,
-    stock_graph: pl.DataFrame,
+    stock_graph: GraphTensors | Any,
     manifest: FeatureManifest,
     model_params: ModelParams,
     loss_params: LossParams,
@@ -357,13 +445,15 @@ def train_model(
     resume_from: dict | None,
     *,
     normalizer_identity: str,
-) -> tuple[dict, pl.DataFrame]:
+) -> tuple[dict, Any]:
     """Train ATFT-GAT-FAN on the train split, early-stopped on the validation split.
 
     Args:
         model_input: the dense normalised input (features [D, N, F], mask, targets [D, N, H]).
         splits: date ranges; ``train`` is fitted, ``validation`` drives early stopping (test unused).
-        stock_graph: dated edges (Date, SourceCode, TargetCode, rho, same_sector, same_market).
+        stock_graph: the packed graphs (``GraphTensors`` from ``atft_kedro.graph_packing.pack_graph``
+            for ``model_input``'s dates and codes), or the Polars ``stock_graph`` table itself,
+            which is then packed through ``atft_kedro.graph_packing`` (imported only then).
         manifest: the feature manifest ``model_input`` follows (stored in the checkpoint).
         model_params, loss_params, training_params: from conf.
         resume_from: a checkpoint dict to warm-start the weights from (same manifest and
@@ -379,14 +469,17 @@ def train_model(
         ``val_ic_h{h}``, ``val_rankic_h{h}`` (means of per-day values; NaN for a horizon
         without any day), ``pred_spread_h{h}`` and ``pred_spread`` (primary horizon): the
         validation forecasts' std across stocks, mean over days, ``lr`` (at the epoch's last
-        step), ``gat_gate`` (mean fusion gate; NaN without GAT branch), ``gat_grad_norm`` (mean
-        over steps of the GAT layers' gradient L2 norm before clipping; NaN when GAT is off),
-        ``seconds`` (training + validation pass), ``is_best``.
+        step), ``gat_gate`` (mean fusion gate at the epoch's end; NaN without GAT branch),
+        ``gat_grad_norm`` (mean over steps of the GAT layers' gradient L2 norm before clipping;
+        NaN when GAT is off), ``skipped_steps`` and ``steps`` (optimiser steps skipped for
+        non-finite gradients, and all steps, of the epoch), ``seconds`` (training + validation
+        pass), ``is_best``. The history is a Polars DataFrame (Polars imported at the end).
 
     Raises:
         CudaUnavailableError: ``device: cuda`` without CUDA.
         ManifestMismatchError: model input and manifest differ.
         PredictionCollapseError: collapse with ``collapse.action: error``.
+        NonFiniteGradientError: an epoch skipped more than ``max_skipped_step_share`` of its steps.
     """
     _check_inputs(model_input, manifest, model_params, loss_params, training_params)
     device = resolve_device(training_params)
@@ -397,11 +490,12 @@ def train_model(
     with _deterministic(device.type == "cpu"):
         torch.manual_seed(training_params.seed)
         rng = np.random.default_rng(training_params.seed)
-        feature_dtype = torch.bfloat16 if training_params.precision == "bf16" else torch.float32
+        model = ATFTGATFAN(model_params, model_input.n_features, len(horizons)).to(device)
         run = _Run(
-            model=ATFTGATFAN(model_params, model_input.n_features, len(horizons)).to(device),
-            tensors=device_tensors(model_input, device, feature_dtype),
-            graph=pack_graph(stock_graph, model_input.dates, model_input.codes).to(device),
+            model=model,
+            forward_model=torch.compile(model, dynamic=True) if training_params.compile else model,
+            tensors=device_tensors(model_input, device),
+            graph=as_graph_tensors(stock_graph, model_input).to(device),
             levels=torch.tensor(model_params.quantiles, dtype=torch.float32, device=device),
             horizon_weights=torch.tensor(
                 [loss_params.horizon_weights[h] for h in horizons], dtype=torch.float32, device=device
@@ -413,9 +507,7 @@ def train_model(
         if resume_from is not None:
             _warm_start(run.model, resume_from, manifest, model_params)
         _log_resolved(model_params, loss_params, training_params, run.model, len(train_days), len(val_days))
-        optimizer = torch.optim.AdamW(
-            run.model.parameters(), lr=training_params.lr, weight_decay=training_params.weight_decay
-        )
+        optimizer = make_optimizer(run.model, training_params)
         epoch_days = len(train_days)
         if training_params.max_train_days_per_epoch is not None:
             epoch_days = min(epoch_days, training_params.max_train_days_per_epoch)
@@ -437,6 +529,7 @@ def train_model(
                 train, step, lr, gat_norm = _train_epoch(
                     run, optimizer, rng.permutation(train_days)[:epoch_days], schedule, step, phase.lr_scale
                 )
+                _check_skipped(train, phase, epoch, training_params)
                 val = _evaluate(run, val_days)
                 row = _history_row(
                     phase, epoch, phase_epoch, horizons, training_params.primary_horizon, train, val, lr,
@@ -484,4 +577,15 @@ def train_model(
         checkpoint = make_checkpoint(
             run.model, manifest, model_params, loss_params, training_params, horizons, normalizer_identity, summary
         )
-    return checkpoint, pl.DataFrame(history, infer_schema_length=None)
+    return checkpoint, history_table(history)
+
+
+def history_table(history: list[dict]) -> Any:
+    """The history rows as a Polars DataFrame.
+
+    Polars is imported here, once a run is over, so that ``atft_kedro.model`` imports and
+    trains without it (``benchmarks/gpu_check.py`` on a bare CUDA machine).
+    """
+    import polars as pl
+
+    return pl.DataFrame(history, infer_schema_length=None)

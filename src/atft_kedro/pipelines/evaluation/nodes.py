@@ -23,6 +23,7 @@ from atft_kedro.evaluation.params import EvaluationParams
 from atft_kedro.evaluation.plots import make_figures
 from atft_kedro.evaluation.report import render_report
 from atft_kedro.labels import LabelParams, period_returns
+from atft_kedro.graph_packing import pack_graph
 from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import ModelInput, Splits
@@ -66,7 +67,8 @@ def forecast_atft_gat_fan(
 ) -> tuple[pl.DataFrame, dict[str, float]]:
     """Quantile forecasts of the trained model for every test day, and its feature importance.
 
-    The checkpoint is refused if it was trained on another feature manifest.
+    The checkpoint is refused if it was trained on another feature manifest. The model runs
+    on the checkpoint's ``training.device``, ``training.forecast_days_per_batch`` days per pass.
 
     Returns:
         ``atft_predictions`` (Date, Code, model, ``pred_{h}d`` = median, ``q{p}_{h}d``) and
@@ -74,7 +76,8 @@ def forecast_atft_gat_fan(
     """
     model = build_model_from_checkpoint(model_checkpoint, FeatureManifest.from_json_dict(feature_manifest))
     days = _test_days(model_input, splits)
-    quantiles, importance = forecast_days(model, model_input, stock_graph, days, with_weights=True)
+    graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
+    quantiles, importance = forecast_days(model, model_input, graph, days, with_weights=True)
     day_pos, stocks = np.nonzero(model_input.mask[days])
     values = quantiles[day_pos, stocks]  # [rows, H, Q]
     q_levels = list(model.params.quantiles)

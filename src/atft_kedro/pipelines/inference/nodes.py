@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from atft_kedro.graph_packing import pack_graph
 from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
 from atft_kedro.normalization.dense import build_dense_model_input
 from atft_kedro.normalization.params import NormalizationParams
@@ -68,7 +69,8 @@ def rank_newest_date(
     )
     model_input = build_dense_model_input(recent, empty_targets, manifest, state, normalization, tuple(horizons))
     newest = np.array([model_input.n_days - 1])
-    quantiles, _ = forecast_days(model, model_input, stock_graph, newest, with_weights=False)
+    graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
+    quantiles, _ = forecast_days(model, model_input, graph, newest, with_weights=False)
     listed = np.flatnonzero(model_input.mask[-1])
     values = quantiles[0, listed]  # [stocks, H, Q]
     primary = int(model_checkpoint["training_params"]["primary_horizon"])

@@ -40,7 +40,7 @@ def train_atft_gat_fan(
     return train_model(
         model_input,
         Splits.model_validate(splits),
-        stock_graph,
+        pack_graph(stock_graph, model_input.dates, model_input.codes),
         manifest,
         model,
         loss,
