@@ -132,9 +132,20 @@ def asof_backward(
 
     The left frame must already be sorted by (``by``, ``left_on``) – its row order is kept;
     the right frame is sorted here. Never looks forward, never back-fills.
+
+    Raises:
+        ValueError: the right frame has two rows with the same (``by``, ``right_on``): which
+            one the join picks would depend on row order, so callers resolve ties first.
     """
     by_list = [by] if isinstance(by, str) else list(by)
-    right_sorted = right.sort([*by_list, right_on])
+    keys = [*by_list, right_on]
+    right_sorted = right.sort(keys).collect()
+    duplicated = right_sorted.select(keys).is_duplicated()
+    if duplicated.any():
+        raise ValueError(
+            f"as-of join: {int(duplicated.sum())} right rows share {keys} with another row, e.g. "
+            f"{right_sorted.filter(duplicated).select(keys).head(3).to_dicts()}; resolve ties before joining")
+    right_sorted = right_sorted.lazy()
     return left.join_asof(
         right_sorted, left_on=left_on, right_on=right_on, by=by_list,
         strategy="backward", check_sortedness=False,
@@ -158,6 +169,11 @@ def asof_day_grid(
         available_day: column with the trading-day index from which a row is known.
         n_days: number of trading days.
     """
+    duplicated = events.select(key, available_day).is_duplicated()
+    if duplicated.any():
+        raise ValueError(
+            f"as-of day grid: {int(duplicated.sum())} events share ({key}, {available_day}) with another, e.g. "
+            f"{events.filter(duplicated).select(key, available_day).head(3).to_dicts()}; resolve ties first")
     grid = pl.DataFrame({key: pl.Series(keys, dtype=events.schema[key])}).join(
         pl.DataFrame({"_grid_d": pl.int_range(n_days, dtype=pl.Int32, eager=True)}), how="cross")
     right = events.with_columns(pl.col(available_day).cast(pl.Int32)).sort(key, available_day)

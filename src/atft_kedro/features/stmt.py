@@ -8,6 +8,13 @@ the latest statement with actual results and the latest one with a full-year for
 (same period a year earlier, the previous forecast for the same fiscal year) only look
 at statements available on or before the row's own available date.
 
+Ties: several statements of one company can become known on the same trading day (two
+disclosed the same day, one before and one after the cut-off of the previous day, or every
+statement disclosed before the calendar's first day). Among them the one disclosed last
+wins: latest DisclosedDate, then latest DisclosedTime, then the larger DisclosureNumber
+(:data:`TIE_ORDER`); the row order of the table never matters, so features at a date do
+not change when later rows are added, changed or removed.
+
 Values are year-to-date as J-Quants reports them; annualised figures scale by 4/q.
 Per-share values are carried to date t with the split factors between the available
 date and t, so valuation ratios use the raw close of t consistently.
@@ -20,7 +27,7 @@ import polars as pl
 from atft_kedro.features.base import (
     CODE, DAY, Feature, lag, require_table, safe_div, select_features,
 )
-from atft_kedro.features.calendar import asof_backward, statement_available_dates
+from atft_kedro.features.calendar import asof_backward, parse_disclosed_time, statement_available_dates
 from atft_kedro.features.panel import LOG_ADJ, RAW_CLOSE, StockPanel
 from atft_kedro.features.params import FeatureParams
 
@@ -36,6 +43,10 @@ _COLUMNS = (
 )
 _SHARES = "NumberOfIssuedAndOutstandingSharesAtTheEndOfFiscalYearIncludingTreasuryStock"
 _QUARTER = {"1Q": 1, "2Q": 2, "3Q": 3, "FY": 4}
+#: Order of statements within a stock, the last one winning among those known the same day:
+#: available day, then the latest disclosure (DisclosedDate, DisclosedTime as a clock time),
+#: then the larger DisclosureNumber. Never the row order of the table (DisclosureNumber is its key).
+TIE_ORDER = ("_avail_d", "DisclosedDate", "_time", "DisclosureNumber")
 
 
 def _rel(new: pl.Expr, old: pl.Expr) -> pl.Expr:
@@ -97,16 +108,20 @@ def _prepare_rows(statements: pl.DataFrame, panel: StockPanel, params: FeaturePa
     fy_key = _month_key(pl.col("CurrentFiscalYearEndDate"))
     return rows.with_columns(
         days.search_sorted(rows.get_column("_avail")).cast(pl.Int32).alias("_avail_d"),
+        parse_disclosed_time(rows.get_column("DisclosedTime")).alias("_time"),
         q.alias("_q"),
         fy_key.alias("_fy_key"),
         _month_key(pl.col("CurrentPeriodEndDate")).alias("_period_key"),
         pl.when(q == 4).then(fy_key + 12).otherwise(fy_key).alias("_fcst_key"),
-    ).sort(CODE, "_avail_d", "DisclosedDate", "DisclosedTime", "DisclosureNumber")
+    ).sort(CODE, *TIE_ORDER)
 
 
-def _latest_per_day(rows: pl.DataFrame) -> pl.DataFrame:
-    """One row per (Code, available day): the last disclosed that day."""
-    return rows.unique([CODE, "_avail_d"], keep="last", maintain_order=True)
+def _latest_per_day(rows: pl.DataFrame, by: tuple[str, ...] = ()) -> pl.DataFrame:
+    """One row per (Code, ``by``, available day): the last by :data:`TIE_ORDER` that day.
+
+    ``rows`` must be sorted by (Code, :data:`TIE_ORDER`) (as :func:`_prepare_rows` leaves them).
+    """
+    return rows.unique([CODE, *by, "_avail_d"], keep="last", maintain_order=True)
 
 
 def _actual_rows(rows: pl.DataFrame, forecasts: pl.DataFrame) -> pl.DataFrame:
@@ -122,7 +137,7 @@ def _actual_rows(rows: pl.DataFrame, forecasts: pl.DataFrame) -> pl.DataFrame:
     by_yoy = [CODE, "TypeOfCurrentPeriod", "_prev_key"]
     actual = asof_backward(actual.lazy().sort(*by_yoy, "_avail_d"), prev.lazy(),
                            left_on="_avail_d", right_on="_prev_avail_d", by=by_yoy).collect()
-    fcst = forecasts.select(
+    fcst = _latest_per_day(forecasts, ("_fcst_key",)).select(
         CODE, pl.col("_fcst_key").alias("_fy_key"), pl.col("_avail_d").alias("_fc_avail_d"),
         *[pl.col(c).alias(f"_fc_{c}") for c in ("ForecastNetSales", "ForecastOperatingProfit", "ForecastProfit")],
     )
