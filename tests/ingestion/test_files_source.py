@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import date
 from pathlib import Path
 
@@ -73,12 +74,76 @@ def test_csv_codes_stay_text_with_leading_zeros(fake_market: FakeMarket, tmp_pat
     assert "ProdCat" not in master.columns
 
 
-def test_missing_file_names_the_table(fake_market: FakeMarket, tmp_path: Path) -> None:
+def test_missing_required_file_names_the_table(fake_market: FakeMarket, tmp_path: Path) -> None:
+    _write_all(fake_market, tmp_path, "csv")
+    (tmp_path / "raw_daily_bars.csv").unlink()
+
+    with pytest.raises(MissingTableFileError,
+                       match=r"required table 'raw_daily_bars'.*raw_daily_bars\.csv, raw_daily_bars\.csv\.gz, "
+                             r"equities_bars_daily\.csv"):
+        read_file_tables(FilesSourceParams(directory=tmp_path, format="csv"))
+
+
+def test_missing_optional_file_reads_as_an_empty_table_with_its_schema(
+    fake_market: FakeMarket, tmp_path: Path
+) -> None:
     _write_all(fake_market, tmp_path, "parquet")
     (tmp_path / "raw_short_ratio.parquet").unlink()
+    (tmp_path / "raw_margin_alert.parquet").unlink()
 
-    with pytest.raises(MissingTableFileError, match=r"raw_short_ratio.*raw_short_ratio\.parquet or markets_short_ratio"):
-        read_file_tables(FilesSourceParams(directory=tmp_path, format="parquet"))
+    result = read_file_tables(FilesSourceParams(directory=tmp_path, format="parquet"))
+
+    for spec in (tables.SHORT_RATIO, tables.MARGIN_ALERT):
+        assert result[spec.raw_name].height == 0
+        assert result[spec.raw_name].schema == spec.empty_raw().schema
+    assert result[BARS.raw_name].height == fake_market.tables[BARS.raw_name].height
+
+
+def test_gzip_csv_files_are_read(fake_market: FakeMarket, tmp_path: Path) -> None:
+    _write_all(fake_market, tmp_path, "csv")
+    for spec in (BARS, MASTER):
+        plain = tmp_path / f"{spec.raw_name}.csv"
+        (tmp_path / f"{spec.raw_name}.csv.gz").write_bytes(gzip.compress(plain.read_bytes()))
+        plain.unlink()
+
+    result = read_file_tables(FilesSourceParams(directory=tmp_path, format="csv"))
+
+    assert_frame_equal(result[BARS.raw_name], fake_market.tables[BARS.raw_name])
+    assert_frame_equal(result[MASTER.raw_name], fake_market.tables[MASTER.raw_name])
+
+
+def test_folder_of_monthly_files_is_concatenated_and_deduplicated_on_keys(
+    fake_market: FakeMarket, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _write_all(fake_market, tmp_path, "csv")
+    (tmp_path / "raw_daily_bars.csv").unlink()
+    bars = fake_market.tables[BARS.raw_name]
+    folder = tmp_path / "equities_bars_daily"
+    folder.mkdir()
+    january = bars.filter(pl.col("Date").dt.month() == 1)
+    # the February download repeats the last January day; one of its rows was revised since
+    overlap = january.filter(pl.col("Date") == january["Date"].max())
+    revised = overlap.head(1).with_columns(pl.col("AdjC") * 2)
+    february = pl.concat([revised, overlap.slice(1), bars.filter(pl.col("Date").dt.month() == 2)])
+    january.write_csv(folder / "2024-01.csv")
+    (folder / "2024-02.csv.gz").write_bytes(gzip.compress(february.write_csv().encode()))
+    (folder / "README.txt").write_text("not a table")
+
+    with caplog.at_level("INFO", logger="atft_kedro.sources.files"):
+        result = read_file_tables(FilesSourceParams(directory=tmp_path, format="csv"))[BARS.raw_name]
+
+    expected = bars.update(revised, on=["Date", "Code"]).sort("Date", "Code")
+    assert_frame_equal(result.sort("Date", "Code"), expected)
+    assert f"dropped {overlap.height - 1} identical repeated rows and 1 rows superseded by a later file" in caplog.text
+
+
+def test_file_and_folder_for_one_table_are_refused(fake_market: FakeMarket, tmp_path: Path) -> None:
+    _write_all(fake_market, tmp_path, "csv")
+    (tmp_path / "raw_topix").mkdir()
+    fake_market.tables[tables.TOPIX.raw_name].write_csv(tmp_path / "raw_topix" / "2024.csv")
+
+    with pytest.raises(RawTableError, match=r"'raw_topix' has 2 candidates.*raw_topix\.csv and .*raw_topix; keep one"):
+        read_file_tables(FilesSourceParams(directory=tmp_path, format="csv"))
 
 
 def test_missing_column_names_file_table_and_column(fake_market: FakeMarket, tmp_path: Path) -> None:
@@ -111,7 +176,7 @@ def test_two_files_for_one_table_are_refused(fake_market: FakeMarket, tmp_path: 
     _write_all(fake_market, tmp_path, "parquet")
     fake_market.tables[BARS.raw_name].write_parquet(tmp_path / "equities_bars_daily.parquet")
 
-    with pytest.raises(RawTableError, match="two files"):
+    with pytest.raises(RawTableError, match="has 2 candidates"):
         read_file_tables(FilesSourceParams(directory=tmp_path, format="parquet"))
 
 

@@ -209,6 +209,42 @@ def test_a_missing_field_is_an_error_naming_it(fake_market: FakeMarket, jquants_
         server.stop()
 
 
+def _serve_with_empty(fake_market: FakeMarket, empty: tuple[tables.TableSpec, ...]) -> FakeJQuants:
+    emptied = {spec.raw_name: fake_market.tables[spec.raw_name].clear() for spec in empty}
+    server = FakeJQuants(market=FakeMarket(tables={**fake_market.tables, **emptied},
+                                           master_history=fake_market.master_history), api_key=FAKE_API_KEY)
+    server.start()
+    return server
+
+
+def test_an_optional_endpoint_without_rows_gives_an_empty_table(
+    fake_market: FakeMarket, jquants_params: JQuantsSourceParams
+) -> None:
+    server = _serve_with_empty(fake_market, (tables.MARGIN_ALERT, tables.SHORT_POSITIONS))
+    try:
+        params = jquants_params.model_copy(update={"base_url": server.base_url})
+        result = fetch_jquants_tables(params, FAKE_API_KEY)
+    finally:
+        server.stop()
+    for spec in (tables.MARGIN_ALERT, tables.SHORT_POSITIONS):
+        assert result[spec.raw_name].height == 0
+        assert result[spec.raw_name].schema == spec.empty_raw().schema
+    assert result[BARS.raw_name].height > 0
+
+
+@pytest.mark.parametrize("spec", [tables.DAILY_BARS, tables.TOPIX])
+def test_a_required_endpoint_without_rows_is_an_error(
+    fake_market: FakeMarket, jquants_params: JQuantsSourceParams, spec: tables.TableSpec
+) -> None:
+    server = _serve_with_empty(fake_market, (spec,))
+    try:
+        params = jquants_params.model_copy(update={"base_url": server.base_url})
+        with pytest.raises(JQuantsFetchError, match=rf"{spec.endpoint}.*no rows"):
+            fetch_jquants_tables(params, FAKE_API_KEY)
+    finally:
+        server.stop()
+
+
 def test_logs_one_summary_line_per_endpoint(jquants_params: JQuantsSourceParams,
                                             caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="atft_kedro.sources"):

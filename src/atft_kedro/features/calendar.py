@@ -33,7 +33,8 @@ def trading_days(trading_calendar: pl.DataFrame) -> pl.Series:
     days = exchange_calendar.trading_days(trading_calendar)
     if days.is_empty():
         raise ValueError(
-            f"table 'trading_calendar' has no trading day (HolidayDivision in {list(exchange_calendar.TRADING_DIVISIONS)})"
+            "table 'trading_calendar' has no trading day "
+            f"(HolidayDivision in {list(exchange_calendar.TRADING_DIVISIONS)})"
         )
     return days
 

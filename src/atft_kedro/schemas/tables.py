@@ -432,3 +432,26 @@ TABLES: tuple[TableSpec, ...] = (
 )
 TABLES_BY_RAW_NAME: dict[str, TableSpec] = {t.raw_name: t for t in TABLES}
 TABLES_BY_CANONICAL_NAME: dict[str, TableSpec] = {t.canonical_name: t for t in TABLES}
+
+
+class RequiredTableError(ValueError):
+    """A required table (calendar, master, daily bars, TOPIX) is missing or has no rows."""
+
+
+def check_required_tables(raw: dict[str, pl.DataFrame], origin: str) -> None:
+    """Refuse a set of raw tables in which a required table is absent or empty.
+
+    Args:
+        raw: raw tables keyed by raw name.
+        origin: where they come from, for the message (e.g. ``"files /data/jquants"``).
+
+    Raises:
+        RequiredTableError: naming every required table that is absent or has no rows.
+    """
+    empty = [t.raw_name for t in TABLES if t.required and (t.raw_name not in raw or raw[t.raw_name].height == 0)]
+    if empty:
+        raise RequiredTableError(
+            f"{origin}: required table(s) {empty} are missing or empty; the trading calendar, the listed master, "
+            "the daily bars and TOPIX must have rows for the requested range (nothing was written)"
+        )
+

@@ -137,24 +137,25 @@ class EndpointPlan:
         spec: the table.
         axis: which days are queried.
         date_param: the query parameter carrying the day (unused for RANGE).
-        must_have_rows: an empty answer over the whole range is an error.
+
+    An empty answer over the whole range is an error for a required table
+    (``TableSpec.required``) and an empty table for any other.
         optional_fields: response fields that may be absent (filled afterwards).
     """
 
     spec: TableSpec
     axis: DateAxis
     date_param: str = "date"
-    must_have_rows: bool = False
     optional_fields: frozenset[str] = frozenset()
 
 
 PLANS: dict[str, EndpointPlan] = {
     p.spec.raw_name: p
     for p in (
-        EndpointPlan(tables.TRADING_CALENDAR, DateAxis.RANGE, must_have_rows=True),
-        EndpointPlan(tables.EQUITIES_MASTER, DateAxis.MASTER_SNAPSHOTS, must_have_rows=True),
-        EndpointPlan(tables.DAILY_BARS, DateAxis.TRADING_DAYS, must_have_rows=True),
-        EndpointPlan(tables.TOPIX, DateAxis.RANGE, must_have_rows=True),
+        EndpointPlan(tables.TRADING_CALENDAR, DateAxis.RANGE),
+        EndpointPlan(tables.EQUITIES_MASTER, DateAxis.MASTER_SNAPSHOTS),
+        EndpointPlan(tables.DAILY_BARS, DateAxis.TRADING_DAYS),
+        EndpointPlan(tables.TOPIX, DateAxis.RANGE),
         EndpointPlan(tables.INVESTOR_TYPES, DateAxis.RANGE),
         EndpointPlan(tables.MARGIN_INTEREST, DateAxis.TRADING_DAYS, optional_fields=frozenset({"PubDate"})),
         EndpointPlan(tables.MARGIN_ALERT, DateAxis.TRADING_DAYS),
@@ -269,7 +270,7 @@ def _fetch_table(
     unique = table.unique(maintain_order=True)
     if unique.height != table.height:
         logger.info("J-Quants %s: dropped %d exact duplicate rows", spec.endpoint, table.height - unique.height)
-    if plan.must_have_rows and unique.height == 0:
+    if spec.required and unique.height == 0:
         raise JQuantsFetchError(
             spec.endpoint,
             200,

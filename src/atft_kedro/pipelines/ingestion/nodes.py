@@ -20,7 +20,7 @@ from atft_kedro.market import simulate_market
 from atft_kedro.market.params import SimulatorParams
 from atft_kedro.pipelines.ingestion.params import IngestionParams
 from atft_kedro.schemas.raw import ORACLE_COLUMN_PREFIX, ORACLE_EXPECTED_RETURNS
-from atft_kedro.schemas.tables import TABLES
+from atft_kedro.schemas.tables import TABLES, check_required_tables
 from atft_kedro.schemas.validation import TableValidationError, validate_table
 from atft_kedro.sources.files import read_file_tables
 from atft_kedro.sources.jquants import JQuantsCredentials, fetch_jquants_tables, require_api_key
@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 ORACLE = "oracle_expected_returns"
 RAW_OUTPUTS: tuple[str, ...] = (*(t.raw_name for t in TABLES), ORACLE)
 CANONICAL_OUTPUTS: tuple[str, ...] = tuple(t.canonical_name for t in TABLES)
-
-
-class RequiredTableError(ValueError):
-    """A required table (calendar, master, daily bars, TOPIX) is missing or has no rows."""
 
 
 def empty_oracle(horizons: list[int]) -> pl.DataFrame:
@@ -110,15 +106,7 @@ def check_and_canonicalise(raw_tables: dict[str, pl.DataFrame]) -> dict[str, pl.
             dtype or column, an unknown holiday division).
         KeyError: a raw table lacks a column the mapping needs.
     """
-    empty_required = [
-        t.raw_name for t in TABLES
-        if t.required and (t.raw_name not in raw_tables or raw_tables[t.raw_name].height == 0)
-    ]
-    if empty_required:
-        raise RequiredTableError(
-            f"required tables {empty_required} are missing or empty; calendar, master, daily bars and TOPIX "
-            "must have rows for the requested range (nothing was written)"
-        )
+    check_required_tables(raw_tables, "ingestion")
     for spec in TABLES:
         if raw_tables[spec.raw_name].height == 0:
             logger.warning(
