@@ -10,6 +10,7 @@ import polars as pl
 
 from atft_kedro.baselines.models import fit_hist_gbm, fit_lightgbm, fit_ridge, stack_rows
 from atft_kedro.baselines.params import BaselineParams
+from atft_kedro.graph_packing import pack_graph
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.model.trainer import train_model
 from atft_kedro.schemas.manifest import FeatureManifest
