@@ -153,14 +153,18 @@ def rolling_min(expr: pl.Expr, window: int, fraction: float) -> pl.Expr:
 
 
 def wilder(expr: pl.Expr, window: int) -> pl.Expr:
-    """Wilder's smoothing (EWM with alpha = 1/window, no bias adjustment) per stock."""
+    """Wilder's smoothing (EWM with alpha = 1/window, no bias adjustment) per stock.
+
+    A day where ``expr`` is null (no bar: the stock did not trade) neither moves the average
+    nor blanks it: the last value is carried.
+    """
     return expr.ewm_mean(alpha=1.0 / window, adjust=False, min_samples=window,
-                         ignore_nulls=True).over(CODE)
+                         ignore_nulls=True).forward_fill().over(CODE)
 
 
 def ema(expr: pl.Expr, span: int) -> pl.Expr:
-    """Exponential moving average with the given span per stock."""
-    return expr.ewm_mean(span=span, adjust=False, min_samples=span, ignore_nulls=True).over(CODE)
+    """Exponential moving average with the given span per stock (null days carried, as :func:`wilder`)."""
+    return expr.ewm_mean(span=span, adjust=False, min_samples=span, ignore_nulls=True).forward_fill().over(CODE)
 
 
 def to_float32(expr: pl.Expr, name: str) -> pl.Expr:

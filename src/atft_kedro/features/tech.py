@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from atft_kedro.features.base import (
-    Feature, cumulative_columns, ema, lag, rolling_max, rolling_min, rolling_std, safe_div,
+    CODE, Feature, cumulative_columns, ema, lag, rolling_max, rolling_min, rolling_std, safe_div,
     select_features, wilder, window_mean, window_sum,
 )
 from atft_kedro.features.panel import CLOSE, VOLUME, StockPanel
@@ -20,6 +20,8 @@ GROUP = "tech"
 SOURCE = "daily_quotes"
 
 _HIGH, _LOW, _ADJ_CLOSE = pl.col("AdjustmentHigh"), pl.col("AdjustmentLow"), pl.col("AdjustmentClose")
+#: the last traded high / low (carried over days without a trade, like the close)
+_LAST_HIGH, _LAST_LOW = _HIGH.forward_fill().over(CODE), _LOW.forward_fill().over(CODE)
 
 
 def features(params: FeatureParams) -> list[Feature]:
@@ -70,9 +72,11 @@ def _prepare(panel: StockPanel, params: FeatureParams) -> pl.LazyFrame:
     close = pl.col(CLOSE)
     prev_close = lag(close, 1)
     delta = close - prev_close
-    up, down = _HIGH - lag(_HIGH, 1), lag(_LOW, 1) - _LOW
+    # against the last traded bar: the day after a gap measures the move over the gap
+    up, down = _HIGH - lag(_LAST_HIGH, 1), lag(_LAST_LOW, 1) - _LOW
     tp = (_HIGH + _LOW + _ADJ_CLOSE) / 3.0
-    # true range and directional movement only on days with both bars (same days for all three)
+    last_tp = (_LAST_HIGH + _LAST_LOW + close) / 3.0
+    # true range and directional movement only on days with a bar (same days for all three)
     bars = up.is_not_null() & down.is_not_null() & prev_close.is_not_null()
     stage1 = panel.frame.lazy().with_columns(
         delta.clip(lower_bound=0.0).alias("_up_move"),
@@ -99,8 +103,8 @@ def _prepare(panel: StockPanel, params: FeatureParams) -> pl.LazyFrame:
         *cumulative_columns({
             "close": close,
             "tp": tp_col,
-            "mf_pos": pl.when(tp_col > lag(tp_col, 1)).then(tp_col * pl.col(VOLUME)).otherwise(0.0),
-            "mf_neg": pl.when(tp_col < lag(tp_col, 1)).then(tp_col * pl.col(VOLUME)).otherwise(0.0),
+            "mf_pos": pl.when(tp_col > lag(last_tp, 1)).then(tp_col * pl.col(VOLUME)).otherwise(0.0),
+            "mf_neg": pl.when(tp_col < lag(last_tp, 1)).then(tp_col * pl.col(VOLUME)).otherwise(0.0),
         }),
     )
     plus_di = 100.0 * safe_div(pl.col("_sdm_plus"), pl.col("_str"))
