@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from atft_kedro.labels import LabelParams, with_forward_labels
+
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.schemas.manifest import FeatureManifest, FeatureSpec
 
@@ -58,10 +60,10 @@ def params(**overrides) -> NormalizationParams:
     """Parameters sized for ~490 trading days; ``overrides`` replace top-level keys."""
     raw = {
         "warmup_days": 30,
-        "purge_days": 20,
+        "purge_days": 21,
         "embargo_days": 5,
         "chain": {"validation_fraction": 0.2, "test_fraction": 0.2},
-        "folds": {"count": 3, "train_days": 100, "validation_days": 30, "step_days": 25},
+        "folds": {"count": 3, "window": "rolling", "train_days": 100, "validation_days": 30, "test_days": 40},
         "robust": {"scale_floor": 1e-6, "clip": 5.0},
         "cross_section": {"groups": ["tech"], "min_stocks": 5, "std_floor": 1e-6},
         "dtype": "float32",
@@ -87,15 +89,11 @@ def prices(days: list[dt.date], n_stocks: int, seed: int = 0) -> pl.DataFrame:
 
 
 def targets_from_prices(px: pl.DataFrame, horizons: list[int] = HORIZONS) -> pl.DataFrame:
-    """target_ret_{h}d = close(t + h trading days) / close(t) - 1, null where t + h is past the data."""
-    return px.sort("Code", "Date").with_columns(
-        [
-            (pl.col("AdjustmentClose").shift(-h).over("Code") / pl.col("AdjustmentClose") - 1.0).alias(
-                f"target_ret_{h}d"
-            )
-            for h in horizons
-        ]
-    ).drop("AdjustmentClose").sort("Date", "Code")
+    """The project's label at the close: close(t + 1 + h) / close(t + 1) - 1 (``atft_kedro.labels``)."""
+    return (
+        with_forward_labels(px.lazy().sort("Code", "Date"), LabelParams(entry="next_close"), horizons, by="Code")
+        .drop("AdjustmentClose").sort("Date", "Code").collect()
+    )
 
 
 def features(

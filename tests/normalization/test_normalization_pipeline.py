@@ -108,6 +108,6 @@ def test_pipeline_on_the_project_catalog_and_test_conf(tmp_path):
     run(pipe, catalog)
     model_input = catalog.load("model_input")
     splits = Splits.model_validate(catalog.load("splits"))
-    assert len(splits.folds) == 2
+    assert len(splits.folds) == 4
     assert isinstance(model_input.features, np.memmap) and np.isfinite(model_input.features).all()
     assert (tmp_path / "data/05_model_input/model_input/meta.json").exists()

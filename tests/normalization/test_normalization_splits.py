@@ -35,8 +35,8 @@ def _boundaries(splits: Splits) -> list[tuple[str, DateRange, DateRange]]:
     ]
     for k, fold in enumerate(splits.folds):
         pairs.append((f"fold{k} train->validation", fold.train, fold.validation))
-        pairs.append((f"fold{k} train->test", fold.train, splits.test))
-        pairs.append((f"fold{k} validation->test", fold.validation, splits.test))
+        pairs.append((f"fold{k} train->test", fold.train, fold.test))
+        pairs.append((f"fold{k} validation->test", fold.validation, fold.test))
     return pairs
 
 
@@ -49,12 +49,12 @@ def test_no_target_window_reaches_the_next_segment_at_any_boundary_horizon_or_fo
     targets = fakes.targets_from_prices(px)
     for name, earlier, later in _boundaries(splits):
         # exactly purge + embargo exchange trading days lie strictly between the segments
-        if name.endswith("train->validation") or name == "validation->test":
+        if name.endswith("train->validation") or name.endswith("validation->test"):
             gap = index[later.start] - index[earlier.end] - 1
             assert gap == params.purge_days + params.embargo_days, name
         for h in fakes.HORIZONS:
-            # the last day any target of the earlier segment reads (t + h trading days)
-            reach = days[index[earlier.end] + h]
+            # the last day any target of the earlier segment reads (exit at t + 1 + h trading days)
+            reach = days[index[earlier.end] + 1 + h]
             assert reach < later.start, (name, h)
         # the same, proven on the data: changing every price from the later segment's
         # first day on leaves every target of the earlier segment as it was
@@ -96,10 +96,30 @@ def test_segments_follow_warmup_and_cover_the_features_to_their_last_day(market)
         assert {earlier.start, earlier.end, later.start, later.end} <= trading
     for fold in splits.folds:
         assert fold.train.start >= splits.train.start
-        assert fold.validation.end <= splits.validation.end
-    assert splits.folds[-1].validation.end == splits.validation.end
-    step = days.index(splits.folds[1].validation.end) - days.index(splits.folds[0].validation.end)
-    assert step == params.folds.step_days
+        assert days.index(fold.train.end) - days.index(fold.train.start) + 1 == params.folds.train_days  # rolling
+
+
+def test_fold_test_blocks_tile_one_period_to_the_last_day(market):
+    cal, days, _, feats = market
+    for window in ("rolling", "expanding"):
+        params = fakes.params(folds={"count": 3, "window": window, "train_days": 100, "validation_days": 30,
+                                     "test_days": 40})
+        splits = Splits.model_validate(make_splits(cal, feats, params, fakes.HORIZONS))
+        tested = [d for fold in splits.folds for d in days if fold.test.start <= d <= fold.test.end]
+        assert len(tested) == len(set(tested)) == 3 * 40  # no day forecast twice
+        assert tested == days[len(days) - 120:]  # no gap, up to the last feature day
+        for fold in splits.folds:
+            length = days.index(fold.train.end) - days.index(fold.train.start) + 1
+            if window == "rolling":
+                assert length == 100
+            else:
+                assert fold.train.start == days[days.index(feats["Date"].min()) + params.warmup_days]
+                assert length >= 100
+        chain = splits.fold_chain(2)
+        assert (chain.train, chain.validation, chain.test) == (splits.folds[2].train, splits.folds[2].validation,
+                                                               splits.folds[2].test)
+        with pytest.raises(ValueError, match="no fold 3"):
+            splits.fold_chain(3)
 
 
 def test_gaps_count_exchange_trading_days_not_calendar_days(market):
@@ -117,8 +137,8 @@ def test_gaps_count_exchange_trading_days_not_calendar_days(market):
 
 def test_purge_shorter_than_the_longest_horizon_is_refused(market):
     cal, _, _, feats = market
-    with pytest.raises(ValueError, match=r"purge_days = 19 is shorter than the longest horizon 20"):
-        make_splits(cal, feats, fakes.params(purge_days=19), fakes.HORIZONS)
+    with pytest.raises(ValueError, match=r"purge_days = 20 is shorter than the longest label window 21"):
+        make_splits(cal, feats, fakes.params(purge_days=20), fakes.HORIZONS)
 
 
 def test_feature_dates_off_the_exchange_calendar_are_refused(market):
@@ -130,7 +150,7 @@ def test_feature_dates_off_the_exchange_calendar_are_refused(market):
 
 def test_folds_that_do_not_fit_before_the_warmup_are_refused(market):
     cal, _, _, feats = market
-    folds = {"count": 5, "train_days": 200, "validation_days": 30, "step_days": 40}
+    folds = {"count": 5, "window": "rolling", "train_days": 200, "validation_days": 30, "test_days": 40}
     with pytest.raises(ValueError, match=r"normalization.folds: fold 0 of 5"):
         make_splits(cal, feats, fakes.params(folds=folds), fakes.HORIZONS)
 
@@ -139,8 +159,8 @@ def test_too_short_a_history_names_the_day_counts(market):
     cal, days, _, feats = market
     short = feats.filter(pl.col("Date") <= days[80])
     with pytest.raises(ValueError, match=r"train/validation/test"):
-        make_splits(cal, short, fakes.params(folds={"count": 0, "train_days": 1, "validation_days": 1,
-                                                    "step_days": 1}), fakes.HORIZONS)
+        make_splits(cal, short, fakes.params(folds={"count": 0, "window": "rolling", "train_days": 1,
+                                                    "validation_days": 1, "test_days": 1}), fakes.HORIZONS)
 
 
 def test_misspelt_parameter_key_is_a_pydantic_error():

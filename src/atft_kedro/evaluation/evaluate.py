@@ -84,11 +84,11 @@ def ordered_horizons(params: EvaluationParams) -> list[int]:
     return [params.primary_horizon, *sorted(h for h in params.horizons if h != params.primary_horizon)]
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -255,7 +255,7 @@ def evaluate_predictions(
         "by_horizon": by_horizon,
     }
     return EvaluationResult(
-        metrics=_json_ready(metrics),
+        metrics=json_ready(metrics),
         daily_scores=pl.concat(scores),
         deciles=pl.concat(deciles),
         portfolio_daily=pl.concat(daily, how="diagonal_relaxed"),

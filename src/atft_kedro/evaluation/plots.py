@@ -11,6 +11,7 @@ own below the others, because their scale would flatten the real forecasts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -77,6 +78,34 @@ def plot_cumulative_returns(daily: pl.DataFrame, models: Sequence[str], title: s
             one["Date"].to_numpy(), one["cumulative"].to_numpy(), label=model, color=_colour(models, model)
         )
     return _finish(fig, axes, "cumulative net return", dates=True)
+
+
+def plot_walk_forward_pnl(daily: pl.DataFrame, models: Sequence[str], fold_starts: Sequence[Any],
+                          title: str) -> Figure:
+    """:func:`plot_cumulative_returns` with a dashed line where each later fold's test block starts."""
+    fig = plot_cumulative_returns(daily, models, title)
+    for ax in fig.axes:
+        for k, start in enumerate(fold_starts):
+            day = np.datetime64(str(start), "D")
+            ax.axvline(day, color="grey", linestyle="--", linewidth=0.8)
+            ax.annotate(f"fold {k}", (day, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                        textcoords="offset points", fontsize="x-small", color="grey")
+    return fig
+
+
+def plot_fold_rank_ic(per_fold: Sequence[dict[str, Any]], models: Sequence[str], title: str) -> Figure:
+    """Grouped bars: mean RankIC of every model in every fold (rows of the walk-forward fold table)."""
+    folds = sorted({row["fold"] for row in per_fold})
+    value = {(row["fold"], row["model"]): row["rank_ic_mean"] for row in per_fold}
+    fig, axes = _panels([m for m in models if m not in REFERENCE_MODELS], title)
+    width = 0.8 / max(len(axes), 1)
+    for i, model in enumerate(axes):
+        heights = [value.get((k, model)) or 0.0 for k in folds]
+        axes[model].bar(np.arange(len(folds)) + i * width, heights, width=width, label=model,
+                        color=_colour(models, model))
+    for ax in {id(a): a for a in axes.values()}.values():
+        ax.set_xticks(np.arange(len(folds)) + 0.4 - width / 2, [f"fold {k}" for k in folds])
+    return _finish(fig, axes, "mean daily RankIC", dates=False)
 
 
 def plot_monthly_rank_ic(scores: pl.DataFrame, models: Sequence[str], title: str) -> Figure:

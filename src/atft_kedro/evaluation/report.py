@@ -109,3 +109,106 @@ def render_report(metrics: dict[str, Any], plot_files: dict[str, str]) -> str:
     for (horizon, model), n in dropped.items():
         lines.append(f"- {model}, {horizon}-day horizon: {n} signal dates dropped to match the other models.")
     return "\n".join(lines) + "\n"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def _reference_first(models: list[str], reference: str) -> list[str]:
+    """``reference`` first, the oracle (a ceiling, not a competitor) last, the rest as given."""
+    middle = [m for m in models if m not in (reference, "oracle")]
+    return [m for m in (reference,) if m in models] + middle + [m for m in ("oracle",) if m in models]
+
+
+def render_walk_forward_report(metrics: dict[str, Any], plot_files: dict[str, str]) -> str:
+    """The walk-forward report as Markdown: the stitched out-of-sample comparison first.
+
+    Args:
+        metrics: ``walk_forward_metrics`` (the evaluation metrics of the stitched period plus
+            the ``walk_forward`` block of :func:`~atft_kedro.evaluation.walk_forward.walk_forward_summary`).
+        plot_files: figure name -> path relative to the report, shown in the given order.
+    """
+    if "walk_forward" not in metrics:
+        raise ValueError("walk-forward metrics lack key 'walk_forward'")
+    wf = metrics["walk_forward"]
+    h = metrics["primary_horizon"]
+    block = metrics["by_horizon"][str(h)]
+    extras = wf["by_horizon"][str(h)]
+    reference = wf["reference_model"]
+    num, pct = _number(4), _percent(2)
+    dates = block["signal_dates"]
+    lines = [
+        "# Walk-forward report",
+        "",
+        f"Label: {metrics['labels']['formula']}.",
+        "",
+        f"Out-of-sample signal dates {dates['first']} .. {dates['last']} ({dates['n']} days) stitched from "
+        f"{len(wf['folds'])} folds; every model is retrained on each fold's own training dates, early-stopped on "
+        "its validation dates, and forecasts only its fold's test block.",
+        "",
+        f"## Stitched out-of-sample comparison, {h}-day horizon",
+        "",
+    ]
+    rows = []
+    models = _reference_first(list(block["models"]), reference)
+    for model in models:
+        values = block["models"][model]
+        interval = extras["rank_ic_interval"].get(model, {})
+        paired = extras["paired_vs_reference"].get(model, {})
+        rows.append([
+            model, num(_lookup(values, ("rank_ic", "mean"))),
+            f"[{num(interval.get('ci_low'))}, {num(interval.get('ci_high'))}]",
+            _number(3)(_lookup(values, ("rank_ic", "ir"))), _number(2)(_lookup(values, ("rank_ic", "ir_annualised"))),
+            _number(2)(_lookup(values, ("rank_ic", "t_stat_newey_west"))),
+            _number(2)(_lookup(values, ("long_short", "sharpe"))), pct(_lookup(values, ("long_short", "ann_return"))),
+            _number(2)(_lookup(values, ("top_k", "sharpe"))),
+            "-" if model == reference else num(paired.get("mean_difference")),
+            "-" if model == reference else _number(2)(paired.get("t_stat_newey_west")),
+            "-" if model == reference else _number(3)(paired.get("p_value")),
+        ])
+    confidence = wf["bootstrap"]["confidence"]
+    lines += _table(
+        ["model", "RankIC mean", f"{confidence:.0%} CI (block bootstrap)", "RankIC IR", "RankIC IR ann.",
+         "RankIC t (NW)", "L/S Sharpe (net)", "L/S ann. return", "top-k Sharpe",
+         f"{reference} - model: RankIC", "paired t (NW)", "p"],
+        rows,
+    )
+    lines += ["", "## Folds", ""]
+    lines += _table(
+        ["fold", "train", "validation", "test"],
+        [[str(f["fold"]), f"{f['train_start']} .. {f['train_end']}", f"{f['validation_start']} .. "
+          f"{f['validation_end']}", f"{f['test_start']} .. {f['test_end']}"] for f in wf["folds"]],
+    )
+    for title, key, label in (("Per fold", "per_fold", "fold"), ("Per calendar year", "per_year", "year")):
+        periods = sorted({row[key[4:]] for row in extras[key]})
+        cell = {(row[key[4:]], row["model"]): row for row in extras[key]}
+        lines += ["", f"## {title}, {h}-day horizon: mean RankIC / long-short Sharpe (net)", ""]
+        lines += _table(
+            [label, *models],
+            [[str(p), *(f"{num(cell.get((p, m), {}).get('rank_ic_mean'))} / "
+                        f"{_number(2)(cell.get((p, m), {}).get('long_short_sharpe'))}" for m in models)]
+             for p in periods],
+        )
+    if plot_files:
+        lines += ["", "## Figures", ""]
+        for name, path in plot_files.items():
+            lines += [f"### {name.replace('_', ' ')}", "", f"![{name}]({path})", ""]
+    lines += ["", "## Every horizon", ""]
+    for horizon in metrics["horizons"]:
+        lines += [f"### {horizon}-day horizon", "", *comparison_table(metrics["by_horizon"][str(horizon)]["models"]), ""]
+    boot = wf["bootstrap"]
+    lines += [
+        "## Notes",
+        "",
+        f"- Intervals: moving-block bootstrap of the mean daily RankIC ({boot['samples']} resamples of "
+        f"{boot['block_days']}-day blocks, seed {boot['seed']}).",
+        f"- Paired test: {reference} minus the model on the daily RankIC of the days both have, Newey-West t with "
+        "h - 1 lags (overlapping h-day outcomes); p two-sided from the normal.",
+        f"- Costs {metrics['parameters']['cost_bps']} bps per unit traded (two-way turnover); portfolios trade at the "
+        "label's entry and exit prices.",
+    ]
+    for name, text in metrics["definitions"].items():
+        lines.append(f"- **{name}**: {text}.")
+    return "\n".join(lines) + "\n"

@@ -35,19 +35,25 @@ class ChainParams(BaseModel):
 
 
 class FoldParams(BaseModel):
-    """Rolling walk-forward folds inside train + validation (never the test segment).
+    """Walk-forward folds whose test blocks tile one continuous out-of-sample period.
 
-    The last fold's validation ends where the chain's validation ends; each earlier fold
-    is ``step_days`` trading days earlier. Every fold's train window has ``train_days``
-    trading days and ends purge + embargo trading days before its validation starts.
+    The period is the last ``count x test_days`` trading days of the features; fold k tests
+    on its k-th block of ``test_days`` days, validates on the ``validation_days`` days ending
+    purge + embargo days before its test, and trains on the days ending purge + embargo
+    days before its validation: the last ``train_days`` of them (``window: rolling``) or every
+    day from the end of the warm-up (``window: expanding``, at least ``train_days``).
+    ``count`` is structural: the ``walk_forward`` pipeline has one namespace ``fold_{k}`` per
+    fold, read from ``conf/base`` when the pipelines are registered (see
+    ``atft_kedro.pipelines.walk_forward``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     count: int = Field(ge=0, description="number of folds; 0 for none")
-    train_days: int = Field(ge=1)
+    window: Literal["rolling", "expanding"]
+    train_days: int = Field(ge=1, description="rolling: the train window; expanding: its least length")
     validation_days: int = Field(ge=1)
-    step_days: int = Field(ge=1)
+    test_days: int = Field(ge=1, description="trading days of each fold's test block")
 
 
 class RobustParams(BaseModel):

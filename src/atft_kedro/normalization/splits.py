@@ -1,4 +1,4 @@
-"""Date splits on the exchange calendar: the default chain and rolling walk-forward folds.
+"""Date splits on the exchange calendar: the default chain and the walk-forward folds.
 
 Every length and gap is counted in trading days of the exchange calendar (holidays
 included), never in calendar days or in a stock's own rows. Between two consecutive
@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from atft_kedro import exchange_calendar
+from atft_kedro.labels import ENTRY_LAG_DAYS
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.schemas.model_input import DateRange, Fold, Splits
 
@@ -68,13 +69,17 @@ def _as_date(day: np.datetime64) -> dt.date:
 
 
 def check_purge(params: NormalizationParams, horizons: tuple[int, ...]) -> None:
-    """Raise unless the purge covers the longest target horizon."""
-    longest = max(horizons)
-    if params.purge_days < longest:
+    """Raise unless the purge covers the longest label window: entry day plus the longest horizon.
+
+    The label of day t ends at t + 1 + h (``atft_kedro.labels``), so a training row on a
+    segment's last day looks ``1 + h`` trading days ahead.
+    """
+    reach = max(horizons) + ENTRY_LAG_DAYS
+    if params.purge_days < reach:
         raise ValueError(
-            f"normalization.purge_days = {params.purge_days} is shorter than the longest horizon "
-            f"{longest} in params:horizons: a training target would look into validation/test. "
-            f"Set purge_days >= {longest}."
+            f"normalization.purge_days = {params.purge_days} is shorter than the longest label window "
+            f"{reach} (entry {ENTRY_LAG_DAYS} + longest horizon {max(horizons)} in params:horizons): a "
+            f"training target would look into validation/test. Set purge_days >= {reach}."
         )
 
 
@@ -112,7 +117,7 @@ def make_date_splits(
     val_end = val_start + n_val - 1
     test_start = val_end + gap + 1
     test_end = days.size - 1
-    folds = _walk_forward_folds(days, params, first_usable=first, last_day=val_end)
+    folds = _walk_forward_folds(days, params, first_usable=first)
     return Splits(
         purge_days=params.purge_days,
         embargo_days=params.embargo_days,
@@ -123,15 +128,16 @@ def make_date_splits(
     )
 
 
-def _walk_forward_folds(
-    days: np.ndarray, params: NormalizationParams, first_usable: int, last_day: int
-) -> tuple[Fold, ...]:
-    """Rolling folds whose validations end at ``last_day``, ``last_day - step``, ..."""
+def _walk_forward_folds(days: np.ndarray, params: NormalizationParams, first_usable: int) -> tuple[Fold, ...]:
+    """Folds whose test blocks tile the last ``count x test_days`` days, earliest fold first."""
     spec = params.folds
     gap = params.purge_days + params.embargo_days
+    oos_start = days.size - spec.count * spec.test_days
     folds = []
     for k in range(spec.count):  # a loop over a handful of folds, not over rows
-        val_end = last_day - (spec.count - 1 - k) * spec.step_days
+        test_start = oos_start + k * spec.test_days
+        test_end = test_start + spec.test_days - 1
+        val_end = test_start - gap - 1
         val_start = val_end - spec.validation_days + 1
         train_end = val_start - gap - 1
         train_start = train_end - spec.train_days + 1
@@ -139,13 +145,18 @@ def _walk_forward_folds(
             raise ValueError(
                 f"normalization.folds: fold {k} of {spec.count} would start training "
                 f"{first_usable - train_start} trading days before the first usable day "
-                f"{_as_date(days[first_usable])} (after warmup_days={params.warmup_days}); "
-                "lower folds.count, folds.train_days, folds.validation_days or folds.step_days."
+                f"{_as_date(days[first_usable])} (after warmup_days={params.warmup_days}): the features span "
+                f"{days.size} trading days and the {spec.count} test blocks of {spec.test_days} take the last "
+                f"{spec.count * spec.test_days}; lower folds.count, folds.test_days, folds.train_days or "
+                "folds.validation_days."
             )
+        if spec.window == "expanding":
+            train_start = first_usable
         folds.append(
             Fold(
                 train=_range(days, train_start, train_end),
                 validation=_range(days, val_start, val_end),
+                test=_range(days, test_start, test_end),
             )
         )
     return tuple(folds)

@@ -89,19 +89,20 @@ class DateRange(BaseModel):
 
 
 class Fold(BaseModel):
-    """One walk-forward fold: train, then (after purge + embargo) validation."""
+    """One walk-forward fold: train, then validation, then test, purge + embargo between them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     train: DateRange
     validation: DateRange
+    test: DateRange
 
 
 class Splits(BaseModel):
     """Date splits with purge and embargo (in trading days) between segments.
 
-    ``train``/``validation``/``test`` is the default chain; ``folds`` the rolling
-    walk-forward folds. The gap between a segment's last day and the next segment's
+    ``train``/``validation``/``test`` is the default chain; ``folds`` the walk-forward
+    folds, whose test blocks tile one continuous out-of-sample period. The gap between a segment's last day and the next segment's
     first day is at least ``purge_days + embargo_days`` trading days, and
     ``purge_days`` >= the longest target horizon.
     """
@@ -114,3 +115,15 @@ class Splits(BaseModel):
     validation: DateRange
     test: DateRange
     folds: tuple[Fold, ...] = ()
+
+    def fold_chain(self, k: int) -> Splits:
+        """Fold ``k`` as a train -> validation -> test chain (what the per-fold nodes read)."""
+        if not 0 <= k < len(self.folds):
+            raise ValueError(
+                f"splits define {len(self.folds)} walk-forward folds; there is no fold {k}. The walk_forward "
+                "pipeline has one namespace per fold of normalization.folds.count in conf/base: set the same "
+                "count in every environment"
+            )
+        fold = self.folds[k]
+        return Splits(purge_days=self.purge_days, embargo_days=self.embargo_days, train=fold.train,
+                      validation=fold.validation, test=fold.test)

@@ -23,6 +23,20 @@ PREDICTIONS = pa.DataFrameSchema(
     strict=True,
 )
 
+#: The stitched walk-forward forecasts: the predictions of every fold's own test block, with the fold.
+WALK_FORWARD_PREDICTIONS = pa.DataFrameSchema(
+    {
+        "Date": pa.Column(pl.Date, nullable=False),
+        "Code": pa.Column(pl.String, nullable=False),
+        "model": pa.Column(pl.String, nullable=False),
+        "fold": pa.Column(pl.Int32, checks=[pa.Check.ge(0)], nullable=False),
+        **_FORECASTS,
+    },
+    name="walk_forward_predictions",
+    unique=["model", "Date", "Code"],
+    strict=True,
+)
+
 #: Tomorrow's ranking: one row per stock listed on the newest date, rank 1 = highest forecast.
 DAILY_RANKING = pa.DataFrameSchema(
     {

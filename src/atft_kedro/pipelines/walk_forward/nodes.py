@@ -1,0 +1,166 @@
+"""Nodes of the walk-forward pipeline.
+
+Each fold reuses the nodes of the single chain (normalizer, model input, training,
+forecasts) inside its own namespace ``fold_{k}``; the nodes here select a fold's dates,
+apply the walk-forward's training changes, stitch the fold forecasts and score the stitched
+out-of-sample record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+from matplotlib.figure import Figure
+
+from atft_kedro import exchange_calendar
+from atft_kedro.evaluation.evaluate import EvaluationResult, json_ready, ordered_horizons
+from atft_kedro.evaluation.params import EvaluationParams
+from atft_kedro.evaluation.plots import plot_fold_rank_ic, plot_walk_forward_pnl
+from atft_kedro.evaluation.report import render_walk_forward_report
+from atft_kedro.evaluation.walk_forward import FoldBlock, check_tiling, walk_forward_summary
+from atft_kedro.labels import LabelParams
+from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
+from atft_kedro.pipelines.evaluation.nodes import MODEL_NAME, PLOTS_FOLDER, evaluate_models
+from atft_kedro.pipelines.training.nodes import train_atft_gat_fan
+from atft_kedro.pipelines.walk_forward.params import WalkForwardParams
+from atft_kedro.schemas.model_input import ModelInput, Splits
+
+logger = logging.getLogger(__name__)
+
+
+def fold_splits_selector(fold: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The node function that turns ``splits`` into fold ``fold``'s train -> validation -> test chain."""
+
+    def select_fold_splits(splits: dict[str, Any]) -> dict[str, Any]:
+        chain = Splits.model_validate(splits).fold_chain(fold)
+        logger.info("fold %d: train %s..%s, validation %s..%s, test %s..%s", fold, chain.train.start,
+                    chain.train.end, chain.validation.start, chain.validation.end, chain.test.start, chain.test.end)
+        return chain.model_dump(mode="json")
+
+    select_fold_splits.__doc__ = f"Fold {fold} of ``splits.folds`` as a train -> validation -> test chain."
+    return select_fold_splits
+
+
+def train_fold_atft_gat_fan(
+    model_input: ModelInput,
+    splits: dict[str, Any],
+    stock_graph: pl.DataFrame,
+    feature_manifest: dict[str, Any],
+    normalizer: dict[str, Any],
+    model: ModelParams,
+    loss: LossParams,
+    training: TrainingParams,
+    walk_forward: WalkForwardParams,
+) -> tuple[dict, pl.DataFrame]:
+    """``train_atft_gat_fan`` on one fold, with ``params:training`` changed by ``walk_forward.training``."""
+    fold_training = walk_forward.fold_training(training)
+    if walk_forward.training:
+        logger.info("walk-forward training changes: %s", walk_forward.training)
+    return train_atft_gat_fan(model_input, splits, stock_graph, feature_manifest, normalizer, model, loss,
+                              fold_training)
+
+
+def fold_blocks(splits: dict[str, Any]) -> list[FoldBlock]:
+    """The test block of every fold of ``splits``, in fold order."""
+    return [FoldBlock(k, f.test.start, f.test.end) for k, f in enumerate(Splits.model_validate(splits).folds)]
+
+
+def stitch_fold_forecasts(splits: dict[str, Any], trading_calendar: pl.DataFrame,
+                          *fold_predictions: pl.DataFrame) -> pl.DataFrame:
+    """One table of every model's out-of-sample forecasts: each fold's own test block, stitched.
+
+    Raises:
+        ValueError: the number of fold tables is not the number of folds in ``splits``; the
+            test blocks do not tile consecutive trading days; a fold forecast a date outside
+            its own block.
+    """
+    blocks = fold_blocks(splits)
+    if len(fold_predictions) != len(blocks):
+        raise ValueError(
+            f"splits define {len(blocks)} walk-forward folds but the walk_forward pipeline has "
+            f"{len(fold_predictions)} fold namespaces: normalization.folds.count must be the same in every "
+            "environment as in conf/base (the pipeline is built from conf/base)"
+        )
+    check_tiling(blocks, exchange_calendar.trading_days(trading_calendar).to_list())
+    frames = []
+    for block, frame in zip(blocks, fold_predictions, strict=True):
+        outside = frame.filter(~pl.col("Date").is_between(block.start, block.end))
+        if outside.height:
+            raise ValueError(
+                f"fold_{block.fold}.predictions has {outside.height} rows outside its test block "
+                f"{block.start}..{block.end}, e.g. {outside.select('Date', 'Code', 'model').head(3).to_dicts()}"
+            )
+        frames.append(frame.with_columns(pl.lit(block.fold, dtype=pl.Int32).alias("fold")))
+    stitched = pl.concat(frames, how="diagonal_relaxed").sort("model", "Date", "Code")
+    logger.info("walk-forward: %s forecasts over %d signal days in %d folds, %s..%s", f"{stitched.height:,}",
+                stitched["Date"].n_unique(), len(blocks), blocks[0].start, blocks[-1].end)
+    return stitched
+
+
+def evaluate_walk_forward(
+    walk_forward_predictions: pl.DataFrame,
+    targets: pl.DataFrame,
+    daily_quotes: pl.DataFrame,
+    topix: pl.DataFrame,
+    trading_calendar: pl.DataFrame,
+    splits: dict[str, Any],
+    evaluation: EvaluationParams,
+    labels: LabelParams,
+    walk_forward: WalkForwardParams,
+) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Every metric of the evaluation report over the stitched period, plus the walk-forward extras.
+
+    Returns:
+        ``walk_forward_metrics`` (the evaluation metrics with a ``walk_forward`` block: folds,
+        bootstrap intervals, paired tests of ATFT-GAT-FAN against each model, per-fold and
+        per-year tables), ``walk_forward_daily_scores``, ``walk_forward_deciles``,
+        ``walk_forward_portfolio_returns``.
+    """
+    metrics, scores, deciles, portfolio = evaluate_models(
+        walk_forward_predictions, targets, daily_quotes, topix, trading_calendar, evaluation, labels)
+    parsed = Splits.model_validate(splits)
+    summary = walk_forward_summary(
+        scores, portfolio, fold_blocks(splits), ordered_horizons(evaluation), MODEL_NAME,
+        walk_forward.bootstrap, evaluation.periods_per_year,
+    )
+    summary["folds"] = [
+        {**row, "train_start": f.train.start, "train_end": f.train.end, "validation_start": f.validation.start,
+         "validation_end": f.validation.end}
+        for row, f in zip(summary["folds"], parsed.folds, strict=True)
+    ]
+    metrics["walk_forward"] = json_ready(summary)
+    primary = metrics["walk_forward"]["by_horizon"][str(evaluation.primary_horizon)]["paired_vs_reference"]
+    logger.info("walk-forward paired RankIC t (ATFT-GAT-FAN minus model) at %d days: %s", evaluation.primary_horizon,
+                ", ".join(f"{m}={v['t_stat_newey_west']}" for m, v in primary.items()))
+    return metrics, scores, deciles, portfolio
+
+
+def plot_walk_forward(
+    walk_forward_metrics: dict[str, Any],
+    walk_forward_daily_scores: pl.DataFrame,
+    walk_forward_portfolio_returns: pl.DataFrame,
+    evaluation: EvaluationParams,
+) -> tuple[dict[str, Figure], list[str]]:
+    """The cumulative long-short P&L with fold boundaries and the per-fold RankIC, per horizon."""
+    result = EvaluationResult(walk_forward_metrics, walk_forward_daily_scores, pl.DataFrame(),
+                              walk_forward_portfolio_returns)
+    starts = [row["test_start"] for row in walk_forward_metrics["walk_forward"]["folds"]]
+    figures: dict[str, Figure] = {}
+    for h in ordered_horizons(evaluation):
+        models = list(result.metrics["by_horizon"][str(h)]["models"])
+        daily = result.portfolio_daily.filter((pl.col("horizon") == h) & (pl.col("portfolio") == "long_short"))
+        figures[f"walk_forward_long_short_{h}d"] = plot_walk_forward_pnl(
+            daily, models, starts,
+            f"Walk-forward: top-minus-bottom {evaluation.n_quantiles}-bucket long-short, {h}-day horizon, net",
+        )
+        per_fold = walk_forward_metrics["walk_forward"]["by_horizon"][str(h)]["per_fold"]
+        figures[f"fold_rank_ic_{h}d"] = plot_fold_rank_ic(per_fold, models, f"Mean RankIC per fold, {h}-day horizon")
+    return {f"{name}.png": figure for name, figure in figures.items()}, list(figures)
+
+
+def write_walk_forward_report(walk_forward_metrics: dict[str, Any], plot_names: list[str]) -> str:
+    """The walk-forward report: the stitched comparison with intervals and paired tests first."""
+    return render_walk_forward_report(walk_forward_metrics, {n: f"{PLOTS_FOLDER}/{n}.png" for n in plot_names})

@@ -1,0 +1,41 @@
+"""Typed parameters of the walk-forward pipeline (``params:walk_forward`` in conf)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from atft_kedro.evaluation.walk_forward import BootstrapParams
+from atft_kedro.model.params import TrainingParams
+
+
+class WalkForwardParams(BaseModel):
+    """``params:walk_forward``.
+
+    Attributes:
+        training: keys of ``params:training`` that every fold changes (for example fewer
+            sampled days per epoch, so that N folds fit the time of one chain); the rest of
+            ``params:training`` applies as it is. Unknown keys are errors.
+        bootstrap: the moving-block bootstrap of mean daily RankIC and of paired differences.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    training: dict[str, Any]
+    bootstrap: BootstrapParams
+
+    @field_validator("training")
+    @classmethod
+    def _known_training_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(TrainingParams.model_fields))
+        if unknown:
+            raise ValueError(
+                f"walk_forward.training: {unknown} are not keys of params:training "
+                f"(known: {sorted(TrainingParams.model_fields)})"
+            )
+        return value
+
+    def fold_training(self, training: TrainingParams) -> TrainingParams:
+        """``params:training`` with this block's changes, validated as a whole."""
+        return TrainingParams.model_validate({**training.model_dump(), **self.training})

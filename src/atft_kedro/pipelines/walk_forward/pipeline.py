@@ -1,0 +1,122 @@
+"""The walk-forward pipeline: the single chain's nodes once per fold (namespace ``fold_{k}``), then
+the stitched out-of-sample evaluation and its report (``08_reporting/walk_forward``).
+
+Per fold: its dates from ``splits`` -> a normalizer fitted on its training dates only -> its
+model input -> ATFT-GAT-FAN (early-stopped on its validation dates) and every baseline ->
+forecasts of its test block. The fold test blocks tile one continuous period, which
+``stitch_fold_forecasts`` checks and ``evaluate_walk_forward`` scores.
+
+The number of folds is structural: Kedro builds pipelines before it reads an environment's
+configuration, so it is read from ``conf/base/parameters_normalization.yml``
+(``normalization.folds.count``) when the pipelines are registered; environments change the
+fold sizes, not their number (a different count in an environment stops the run in
+``stitch_fold_forecasts`` or ``select_fold_splits`` with a message saying so).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import yaml
+from kedro.pipeline import Pipeline, node, pipeline
+
+from atft_kedro.pipelines.evaluation.nodes import (
+    combine_predictions,
+    forecast_atft_gat_fan,
+    forecast_baselines,
+    oracle_forecasts,
+)
+from atft_kedro.pipelines.normalization.nodes import build_model_input, fit_normalizer
+from atft_kedro.pipelines.training.nodes import train_baseline_models
+from atft_kedro.pipelines.walk_forward.nodes import (
+    evaluate_walk_forward,
+    fold_splits_selector,
+    plot_walk_forward,
+    stitch_fold_forecasts,
+    train_fold_atft_gat_fan,
+    write_walk_forward_report,
+)
+
+#: Where the fold count is read from (the project's conf/base, next to src/).
+BASE_NORMALIZATION_CONF = Path(__file__).resolve().parents[4] / "conf" / "base" / "parameters_normalization.yml"
+
+#: Datasets every fold reads as they are (not namespaced).
+SHARED_INPUTS = ("features", "targets", "feature_manifest", "stock_graph", "oracle_expected_returns")
+
+
+def registered_fold_count(conf_file: Path = BASE_NORMALIZATION_CONF) -> int:
+    """``normalization.folds.count`` of ``conf/base`` (0 when the project's conf is not beside the code)."""
+    if not conf_file.exists():
+        return 0
+    with conf_file.open(encoding="utf-8") as f:
+        return int(yaml.safe_load(f)["normalization"]["folds"]["count"])
+
+
+def fold_template(fold: int) -> Pipeline:
+    """The single chain for fold ``fold``, on the dataset names the chain uses (before namespacing)."""
+    return pipeline([
+        node(fold_splits_selector(fold), inputs="all_splits", outputs="splits", name="select_fold_splits"),
+        node(fit_normalizer, inputs=["features", "feature_manifest", "splits", "params:normalization"],
+             outputs="normalizer", name="fit_normalizer"),
+        node(build_model_input,
+             inputs=["features", "targets", "feature_manifest", "normalizer", "params:normalization",
+                     "params:horizons"],
+             outputs="model_input", name="build_model_input"),
+        node(train_fold_atft_gat_fan,
+             inputs=["model_input", "splits", "stock_graph", "feature_manifest", "normalizer", "params:model",
+                     "params:loss", "params:training", "params:walk_forward"],
+             outputs=["model_checkpoint", "training_history"], name="train_atft_gat_fan"),
+        node(train_baseline_models, inputs=["model_input", "splits", "params:baselines"],
+             outputs="baseline_models", name="train_baseline_models"),
+        node(forecast_atft_gat_fan,
+             inputs=["model_checkpoint", "feature_manifest", "model_input", "stock_graph", "splits"],
+             outputs=["atft_predictions", "feature_importance"], name="forecast_atft_gat_fan"),
+        node(forecast_baselines, inputs=["baseline_models", "model_input", "splits", "params:baselines"],
+             outputs="baseline_predictions", name="forecast_baselines"),
+        node(oracle_forecasts, inputs=["oracle_expected_returns", "splits", "params:horizons"],
+             outputs="oracle_predictions", name="read_oracle_forecasts"),
+        node(combine_predictions, inputs=["atft_predictions", "baseline_predictions", "oracle_predictions"],
+             outputs="predictions", name="combine_predictions"),
+    ])
+
+
+def create_pipeline(n_folds: int | None = None, **kwargs) -> Pipeline:
+    """Every fold's chain in its namespace ``fold_{k}``, then stitching, evaluation, plots and report.
+
+    Args:
+        n_folds: the number of folds; by default ``normalization.folds.count`` of conf/base.
+    """
+    count = registered_fold_count() if n_folds is None else n_folds
+    folds = [
+        pipeline(fold_template(k), namespace=f"fold_{k}",
+                 inputs={"all_splits": "splits", **{name: name for name in SHARED_INPUTS}},
+                 parameters={"params:normalization", "params:horizons", "params:model", "params:loss",
+                             "params:training", "params:walk_forward", "params:baselines"})
+        for k in range(count)
+    ]
+    if not folds:
+        return Pipeline([])
+    with warnings.catch_warnings():
+        # the fold forecasts are read by their namespaced names on purpose: Kedro's hint against '.'
+        # in a dataset name is for names that are not namespaces
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
+        stitch = node(stitch_fold_forecasts,
+                      inputs=["splits", "trading_calendar", *(f"fold_{k}.predictions" for k in range(count))],
+                      outputs="walk_forward_predictions", name="stitch_fold_forecasts")
+    stitched = pipeline([
+        stitch,
+        node(evaluate_walk_forward,
+             inputs=["walk_forward_predictions", "targets", "daily_quotes", "topix", "trading_calendar", "splits",
+                     "params:evaluation", "params:labels", "params:walk_forward"],
+             outputs=["walk_forward_metrics", "walk_forward_daily_scores", "walk_forward_deciles",
+                      "walk_forward_portfolio_returns"],
+             name="evaluate_walk_forward"),
+        node(plot_walk_forward,
+             inputs=["walk_forward_metrics", "walk_forward_daily_scores", "walk_forward_portfolio_returns",
+                     "params:evaluation"],
+             outputs=["walk_forward_plots", "walk_forward_plot_names"], name="plot_walk_forward"),
+        node(write_walk_forward_report, inputs=["walk_forward_metrics", "walk_forward_plot_names"],
+             outputs="walk_forward_report", name="write_walk_forward_report"),
+    ])
+    return sum(folds, Pipeline([])) + stitched
