@@ -158,9 +158,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
         return sources
 
     def _shown_path(self, path: Path) -> str:
-        root = Path(self.conf_source).parent
+        root = Path(self.conf_source).resolve().parent
         try:
-            return Path(path).relative_to(root).as_posix()
+            return Path(path).resolve().relative_to(root).as_posix()
         except ValueError:
             return Path(path).as_posix()
 

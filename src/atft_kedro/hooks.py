@@ -1,8 +1,9 @@
 """Project hooks.
 
 ``ParameterLoggingHook`` logs, at the start of every run, the resolved parameters
-that the nodes of the pipeline being run actually receive, so a run's log always
-says which settings were used (the predecessor silently replaced configured values).
+that the nodes of the pipeline being run actually receive (``--params`` overrides
+included), and the overrides themselves, so a run's log always says which settings
+were used (the predecessor silently replaced configured values).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class ParameterLoggingHook:
         if len(text) > _MAX_LOGGED_CHARS:
             text = text[:_MAX_LOGGED_CHARS] + "...(truncated)"
         logger.info("Resolved parameters used by this run (env=%s): %s", run_params.get("env"), text)
+        overrides = run_params.get("runtime_params")
+        if overrides:
+            logger.info("Overrides from --params: %s", json.dumps(overrides, default=str, sort_keys=True)[:_MAX_LOGGED_CHARS])
 
 
 class DeviceCheckHook:

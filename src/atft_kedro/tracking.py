@@ -15,7 +15,14 @@ and logs the ``params:`` inputs of every node) with these changes:
 * a relative SQLite tracking URI (``sqlite:///mlruns/mlflow.db``) is anchored at the project
   root, not at the working directory (a notebook session runs in ``notebooks/``);
 * MLflow never stops a run: every MLflow call is guarded, a failure is a (bounded) warning
-  and tracking is switched off for the rest of the run when the run itself cannot be opened.
+  and tracking is switched off for the rest of the run when the run itself cannot be opened;
+* the MLflow run ends with the status of the kedro run: ``FINISHED``, ``FAILED`` when a node
+  raises (kedro-mlflow's ``on_pipeline_error``), ``KILLED`` when the process gets SIGTERM or
+  SIGINT (Ctrl-C) during the run. For those two signals the hook installs a handler for the
+  length of the run (main thread only) that marks the run ``KILLED`` and then does what the
+  previous handler did: SIGINT raises ``KeyboardInterrupt``; SIGTERM, whose default is to die
+  at once, raises ``SystemExit(143)`` (128 + 15, the shell's code for SIGTERM) so that open
+  files and staging files are closed on the way out.
 
 It replaces the plugin's auto-registered hook: ``settings.py`` registers it in ``HOOKS`` and
 lists ``kedro_mlflow`` in ``DISABLE_HOOKS_FOR_PLUGINS``. MLflow's usage telemetry is switched
@@ -27,6 +34,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -50,12 +59,17 @@ _SQLITE_PREFIX = "sqlite:///"
 TRAINING_HISTORY = "training_history"
 #: Dataset whose numbers are logged as ``eval.*`` metrics.
 EVALUATION_METRICS = "evaluation_metrics"
+#: The stitched walk-forward record, logged as ``wf.*`` metrics (its ``walk_forward`` block as ``wf.extra.*``).
+WALK_FORWARD_METRICS = "walk_forward_metrics"
 #: Datasets whose files are logged as artifacts when they were written by the run: name -> artifact folder.
 ARTIFACT_DATASETS: dict[str, str] = {
     "evaluation_report": "report",
     "evaluation_plots": "report/plots",
     "evaluation_metrics": "report",
     "model_checkpoint": "model",
+    "walk_forward_report": "walk_forward",
+    "walk_forward_plots": "walk_forward/plots",
+    "walk_forward_metrics": "walk_forward",
 }
 
 #: Bounds, so that tracking stays bounded whatever a run produces.
@@ -67,6 +81,8 @@ _MAX_WARNING_CHARS = 500
 _MLFLOW_BATCH = 1000
 _MLFLOW_MAX_KEY_CHARS = 250
 _INVALID_KEY_CHARS = re.compile(r"[^\w\-. /]")
+#: Signals that end a run as ``KILLED`` (an orchestrator's stop, Ctrl-C).
+KILL_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def disable_mlflow_telemetry() -> None:
@@ -149,13 +165,15 @@ def _numbers(value: Any, prefix: str) -> Iterator[tuple[str, float]]:
         yield prefix, float(value)
 
 
-def evaluation_metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
+def evaluation_metric_values(metrics: Mapping[str, Any], prefix: str = "eval") -> dict[str, float]:
     """Every finite number under ``evaluation_metrics["by_horizon"]``, flattened.
 
     Keys are ``eval.h<horizon>.<model>.<path>`` for the models' figures, e.g.
     ``eval.h5.atft_gat_fan.rank_ic.mean``, ``eval.h5.ridge.long_short.sharpe``,
     ``eval.h5.oracle.deciles.1`` (list items are numbered from 1), and
-    ``eval.h<horizon>.<key>.<path>`` for the rest (``eval.h5.signal_dates.n``).
+    ``eval.h<horizon>.<key>.<path>`` for the rest (``eval.h5.signal_dates.n``). ``prefix``
+    replaces ``eval`` (``wf`` for the walk-forward record, whose ``walk_forward`` block of
+    intervals, paired tests and per-fold/per-year rows is added as ``wf.extra.h<horizon>.<path>``).
     """
     if "by_horizon" not in metrics:
         raise ValueError(f"{EVALUATION_METRICS} has no 'by_horizon' block (keys: {sorted(metrics)})")
@@ -164,9 +182,11 @@ def evaluation_metric_values(metrics: Mapping[str, Any]) -> dict[str, float]:
         for key, item in block.items():
             if key == "models":
                 for model, figures in item.items():
-                    values.update(_numbers(figures, f"eval.h{horizon}.{model}"))
+                    values.update(_numbers(figures, f"{prefix}.h{horizon}.{model}"))
             else:
-                values.update(_numbers(item, f"eval.h{horizon}.{key}"))
+                values.update(_numbers(item, f"{prefix}.h{horizon}.{key}"))
+    for horizon, block in metrics.get("walk_forward", {}).get("by_horizon", {}).items():
+        values.update(_numbers(block, f"{prefix}.extra.h{horizon}"))
     return {metric_key(key): value for key, value in values.items()}
 
 
@@ -239,6 +259,8 @@ class MlflowTrackingHook(MlflowHook):
         self._saved: set[str] = set()
         self._project_path = Path.cwd()
         self._client: MlflowClient | None = None
+        self._previous_handlers: dict[int, Any] = {}
+        self._killed = False
 
     # -------------------------------------------------------------------------- guards
 
@@ -308,6 +330,8 @@ class MlflowTrackingHook(MlflowHook):
             return
         self._project_path = Path(str(run_params.get("project_path") or Path.cwd()))
         self._client = MlflowClient(mlflow.get_tracking_uri())
+        self._killed = False
+        self._install_signal_handlers()
 
     @hook_impl
     def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool) -> None:
@@ -319,6 +343,9 @@ class MlflowTrackingHook(MlflowHook):
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._restore_signal_handlers()
+        if self._killed:
+            return
         if self._tracking:
             self._log_artifacts(catalog)
         if self._broken:
@@ -329,12 +356,59 @@ class MlflowTrackingHook(MlflowHook):
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        if self._broken or self.run_id is None:
+        self._restore_signal_handlers()
+        if self._broken or self.run_id is None or self._killed:
             return
         if not self._guard("mark the MLflow run failed", lambda: super(MlflowTrackingHook, self)
                            .on_pipeline_error(error, run_params, pipeline, catalog)):
             self._guard("end the MLflow run",
                         lambda: mlflow.end_run(RunStatus.to_string(RunStatus.FAILED)) if mlflow.active_run() else None)
+
+    # ------------------------------------------------------------------------ signals
+
+    def _install_signal_handlers(self) -> None:
+        """Mark the run ``KILLED`` on SIGTERM/SIGINT until the run ends (main thread only; ignored signals stay ignored)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in KILL_SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN or signum in self._previous_handlers:
+                continue
+            self._previous_handlers[signum] = previous
+            signal.signal(signum, self._on_kill_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, previous in list(self._previous_handlers.items()):
+            self._guard(f"restore the handler of {signal.Signals(signum).name}",
+                        lambda s=signum, p=previous: signal.signal(s, p if p is not None else signal.SIG_DFL))
+        self._previous_handlers.clear()
+
+    def _on_kill_signal(self, signum: int, frame: Any) -> None:
+        """Mark the MLflow run ``KILLED``, then act as the previous handler would have."""
+        previous = self._previous_handlers.get(signum, signal.SIG_DFL)
+        self._restore_signal_handlers()
+        name = signal.Signals(signum).name
+        if self._tracking and not self._killed:
+            self._killed = True
+            run_id = self.run_id
+            killed = RunStatus.to_string(RunStatus.KILLED)
+
+            def mark() -> None:
+                while mlflow.active_run():
+                    mlflow.end_run(killed)
+                if self._client is not None and self._client.get_run(run_id).info.status != killed:
+                    self._client.set_terminated(run_id, killed)
+
+            if self._guard(f"mark the MLflow run killed ({name})", mark):
+                logger.warning("MLflow tracking: %s received; run '%s' marked KILLED", name, run_id)
+        if callable(previous):
+            previous(signum, frame)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:
+            raise SystemExit(128 + signum)
 
     # ------------------------------------------------------------------- the run's outputs
 
@@ -346,9 +420,10 @@ class MlflowTrackingHook(MlflowHook):
         if dataset_name == TRAINING_HISTORY:
             self._guard(f"log the metrics of '{dataset_name}'",
                         lambda: self._log_metrics(dataset_name, history_metrics(data)))
-        elif dataset_name == EVALUATION_METRICS:
+        elif dataset_name in (EVALUATION_METRICS, WALK_FORWARD_METRICS):
+            prefix = "eval" if dataset_name == EVALUATION_METRICS else "wf"
             self._guard(f"log the metrics of '{dataset_name}'", lambda: self._log_metrics(
-                dataset_name, [(key, value, 0) for key, value in evaluation_metric_values(data).items()]))
+                dataset_name, [(key, value, 0) for key, value in evaluation_metric_values(data, prefix).items()]))
 
     def _log_metrics(self, source: str, metrics: list[tuple[str, float, int]]) -> None:
         if len(metrics) > MAX_METRICS_PER_DATASET:
