@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
 from atft_kedro.model.checkpoint import (
     build_model_from_checkpoint,
@@ -12,6 +15,8 @@ from atft_kedro.model.checkpoint import (
     predict,
     save_checkpoint,
 )
+from atft_kedro.graph_packing import pack_graph
+from atft_kedro.model.data import day_batch, device_tensors
 from atft_kedro.model.trainer import train_model
 from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
 
@@ -38,12 +43,29 @@ def test_round_trip_reproduces_predictions_exactly(dataset, trained, tmp_path):
     after = predict(build_model_from_checkpoint(loaded, dataset.manifest), mi, dataset.graph, days)
     assert before.shape == (len(days), mi.n_stocks, 2, 3)
     np.testing.assert_array_equal(before, after)
-    assert np.isnan(before[:, ~mi.mask[days[0]]]).all() or mi.mask[days].all()
     assert np.isfinite(before[mi.mask[days]]).all()
     assert loaded["normalizer_identity"] == "norm-1"
     assert loaded["manifest_hash"] == dataset.manifest.hash
     # a day predicted alone equals the same day inside a longer request
     np.testing.assert_allclose(predict(model, mi, dataset.graph, days[3:4])[0], before[3], rtol=0, atol=1e-6)
+
+
+def test_unlisted_stocks_get_nan_forecasts_and_do_not_change_the_others(dataset, trained):
+    mi = dataset.model_input
+    days = mi.day_indices(dataset.splits.test.start, dataset.splits.test.end)
+    model = build_model_from_checkpoint(trained, dataset.manifest)
+    mask = mi.mask.copy()
+    mask[days[2] :, [3, 9]] = False  # two stocks delisted during the test period
+    features = np.where(mask[..., None], mi.features, 0.0).astype(np.float32)
+    delisted = dataclasses.replace(mi, mask=mask, features=features)
+    quantiles = predict(model, delisted, dataset.graph, days)
+    assert mask[days].sum() < mask[days].size  # the test days do have unlisted stocks
+    np.testing.assert_array_equal(np.isnan(quantiles).all((2, 3)), ~mask[days])
+    assert np.isfinite(quantiles[mask[days]]).all()
+    # whatever an unlisted stock's row holds, the listed stocks' forecasts do not change
+    garbage = np.where(mask[..., None], features, 50.0).astype(np.float32)
+    other = predict(model, dataclasses.replace(delisted, features=garbage), dataset.graph, days)
+    np.testing.assert_allclose(other[mask[days]], quantiles[mask[days]], rtol=0, atol=1e-6)
 
 
 def test_changed_manifest_is_refused_naming_the_features(dataset, trained):
@@ -55,9 +77,21 @@ def test_changed_manifest_is_refused_naming_the_features(dataset, trained):
         build_model_from_checkpoint(trained, changed)
 
 
-def test_feature_importance_is_a_distribution(dataset, trained):
+def test_feature_importance_is_the_mean_selection_weight_of_listed_stocks(dataset, trained):
     mi = dataset.model_input
     model = build_model_from_checkpoint(trained, dataset.manifest)
-    importance = feature_importance(model, mi, dataset.graph, np.arange(10, 30))
-    assert importance.shape == (mi.n_features,)
-    assert abs(importance.sum() - 1.0) < 1e-6 and (importance > 0).all()
+    days = np.arange(10, 30)  # days 10..29: two stocks are not listed yet (mask False)
+    importance = feature_importance(model, mi, dataset.graph, days)
+    tensors = device_tensors(mi, torch.device("cpu"))
+    graph = pack_graph(dataset.graph, mi.dates, mi.codes)
+    per_stock = []
+    with torch.no_grad():
+        for d in days:  # one day at a time, by hand
+            batch = day_batch(tensors, [d], model.params.window_days, graph)
+            _, weights = model(batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask,
+                               return_weights=True)
+            per_stock.append(weights.mean(1)[batch.stock_mask].double().numpy())
+    expected = np.concatenate(per_stock).mean(0)
+    assert (~mi.mask[days]).any()  # unlisted stocks exist on these days and must not count
+    np.testing.assert_allclose(importance, expected, rtol=0, atol=1e-7)
+    assert importance.std() > 1e-4  # trained weights differ between features
