@@ -3,13 +3,25 @@
 A crash while saving must never leave a half-written file in place of the previous
 good one. These datasets write to a temporary sibling first and then ``os.replace``
 it over the target, which is atomic on a local filesystem.
+
+Staging siblings are named ``.<target name>.<kind>-<pid>-<random>`` (:func:`staging_path`),
+with ``kind`` one of ``tmp`` (a file being written), ``saving`` (a folder being written),
+``old`` (the previous folder during a swap) and ``writing`` (a model input being written).
+A process killed mid-save (SIGKILL, power loss) leaves its staging sibling behind; it is
+never loaded, and the next save of the same target removes it
+(:func:`remove_stale_staging`): a sibling is stale when the process that made it is gone.
+If a kill fell between the two renames of a folder swap, the target is missing and the
+``old`` sibling holds the previous output whole: it is renamed back instead of removed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import tempfile
+import re
+import shutil
+import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,23 +29,101 @@ import polars as pl
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str
 from kedro_datasets.polars import EagerPolarsDataset
 
+logger = logging.getLogger(__name__)
+
+STAGING_KINDS = ("tmp", "saving", "old", "writing")
+#: Staging siblings this process is using right now (never removed as stale).
+_ACTIVE: set[Path] = set()
+
+
+def staging_path(target: Path, kind: str) -> Path:
+    """A fresh staging sibling of ``target``: ``.<name>.<kind>-<pid>-<random>``."""
+    if kind not in STAGING_KINDS:
+        raise ValueError(f"staging kind {kind!r} is not one of {STAGING_KINDS}")
+    path = target.with_name(f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    _ACTIVE.add(path)
+    return path
+
+
+def release_staging(path: Path) -> None:
+    """Forget ``path`` as in use (after it was renamed or removed)."""
+    _ACTIVE.discard(path)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_stale_staging(target: Path) -> list[Path]:
+    """Remove the staging siblings of ``target`` left by writers that are gone.
+
+    A sibling is stale when its process id is not running, or is this process but not in
+    use by it (a container restarts processes with the same ids). If ``target`` is missing
+    and a stale ``old`` sibling exists (a kill between the two renames of a folder swap), the
+    newest such sibling is renamed back to ``target`` (with a warning) instead of being removed.
+
+    Returns:
+        The siblings removed or restored.
+    """
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.({'|'.join(STAGING_KINDS)})-(\d+)(?:-[0-9a-f]+)?$")
+    stale: list[tuple[str, Path]] = []
+    for sibling in parent.iterdir():
+        match = pattern.match(sibling.name)
+        if match is None or sibling in _ACTIVE:
+            continue
+        pid = int(match.group(2))
+        if pid != os.getpid() and _process_alive(pid):
+            continue
+        stale.append((match.group(1), sibling))
+    if not stale:
+        return []
+    olds = sorted((p for kind, p in stale if kind == "old"), key=lambda p: p.stat().st_mtime)
+    if olds and not target.exists():
+        os.replace(olds[-1], target)
+        logger.warning("%s was missing after an interrupted save; restored the previous output from %s",
+                       target, olds[-1].name)
+    removed = [p for _, p in stale if p.exists()]
+    for sibling in removed:
+        _remove(sibling)
+    if removed:
+        logger.warning("%s: removed %d staging file(s) left by an interrupted save: %s",
+                       target, len(removed), ", ".join(p.name for p in removed))
+    return [p for _, p in stale]
+
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    """Write ``payload`` to ``path`` via a staging file in the same folder and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_staging(path)
+    tmp = staging_path(path, "tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    finally:
+        release_staging(tmp)
 
 
 class AtomicParquetDataset(EagerPolarsDataset):
@@ -118,28 +208,34 @@ class AtomicFileDataset(AbstractDataset[Any, Any]):
         )
 
     def load(self) -> Any:
+        if not self._filepath.exists():
+            remove_stale_staging(self._filepath)  # restores the previous output of an interrupted swap
         return self._inner(self._filepath).load()
 
     def save(self, data: Any) -> None:
-        import shutil
-
         target = self._filepath
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True) if staging.is_dir() else staging.unlink(missing_ok=True)
+        remove_stale_staging(target)
+        staging = staging_path(target, "saving")
+        retired = staging_path(target, "old")
         try:
             self._inner(staging).save(data)
             if staging.is_dir():
-                retired = target.with_name(f".{target.name}.old-{os.getpid()}")
                 if target.exists():
                     os.replace(target, retired)
                 os.replace(staging, target)
-                shutil.rmtree(retired, ignore_errors=True)
+                _remove(retired)
             else:
                 os.replace(staging, target)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True) if staging.is_dir() else staging.unlink(missing_ok=True)
+            if staging.exists():
+                _remove(staging)
+            if retired.exists() and not target.exists():
+                os.replace(retired, target)
             raise
+        finally:
+            release_staging(staging)
+            release_staging(retired)
 
     def _exists(self) -> bool:
         return self._filepath.exists()

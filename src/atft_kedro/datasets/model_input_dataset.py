@@ -12,10 +12,13 @@ Layout of ``<filepath>/``::
 
 Loads memory-map every array (``np.load(mmap_mode="r")``, read-only, no copy). Saves are
 whole or absent: the arrays are written and fsync'ed into a temporary sibling directory
-``.<name>.writing-<id>``; then the old directory is renamed to ``.<name>.previous``, the
-new one renamed to ``<name>``, and the previous one removed. A crash while writing leaves
-the old model input untouched; a crash between the two renames leaves it whole as
-``.<name>.previous``, which ``load`` falls back to (with a warning) and the next save cleans up.
+``.<name>.writing-<pid>-<id>`` (:func:`atft_kedro.datasets.atomic.staging_path`); then the old
+directory is renamed to ``.<name>.previous``, the new one renamed to ``<name>``, and the
+previous one removed. A crash while writing leaves the old model input untouched; a crash
+between the two renames leaves it whole as ``.<name>.previous``, which ``load`` falls back
+to (with a warning) and the next save cleans up.
+A ``.writing-`` folder left by a killed save is never loaded and is removed by the next save
+(:func:`atft_kedro.datasets.atomic.remove_stale_staging`).
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ import json
 import logging
 import os
 import shutil
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
 
+from atft_kedro.datasets.atomic import release_staging, remove_stale_staging, staging_path
 from atft_kedro.schemas.model_input import ModelInput
 
 logger = logging.getLogger(__name__)
@@ -113,9 +116,8 @@ def write_model_input_atomically(data: ModelInput, path: Path) -> None:
     """Write ``data`` to directory ``path`` so that it is either the old or the new model input, never a mix."""
     parent = path.parent
     parent.mkdir(parents=True, exist_ok=True)
-    for stale in parent.glob(f".{path.name}.writing-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = parent / f".{path.name}.writing-{uuid.uuid4().hex}"
+    remove_stale_staging(path)
+    staging = staging_path(path, "writing")
     previous = path.with_name(f".{path.name}.previous")
     staging.mkdir()
     try:
@@ -139,6 +141,8 @@ def write_model_input_atomically(data: ModelInput, path: Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        release_staging(staging)
     shutil.rmtree(previous, ignore_errors=True)
 
 
