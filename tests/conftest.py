@@ -32,3 +32,11 @@ def test_env_run(tmp_path_factory: pytest.TempPathFactory) -> ProjectRun:
 
     project = copy_project(tmp_path_factory.mktemp("project"))
     return ProjectRun(project, kedro_run_test_env(project))
+
+
+@pytest.fixture(scope="session")
+def walk_forward_run(test_env_run: ProjectRun) -> ProjectRun:
+    """``kedro run --env test --pipelines walk_forward`` after the end-to-end run, in the same copy."""
+    from kedro_project import kedro_run_test_env
+
+    return ProjectRun(test_env_run.path, kedro_run_test_env(test_env_run.path, "--pipelines", "walk_forward"))

@@ -112,8 +112,8 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def kedro_run_test_env(project: Path) -> str:
-    """``kedro run --env test`` in ``project`` (its own ``src``), one OpenMP/BLAS thread per library.
+def kedro_run_test_env(project: Path, *args: str) -> str:
+    """``kedro run --env test [args]`` in ``project`` (its own ``src``), one OpenMP/BLAS thread per library.
 
     On a shared 2-core machine, scikit-learn's and torch's default thread pools spin against
     each other and against other processes (the test env's four HistGradientBoosting fits took
@@ -126,9 +126,9 @@ def kedro_run_test_env(project: Path) -> str:
     kedro = str(Path(sys.executable).with_name("kedro"))
     env = {**os.environ, "PYTHONPATH": str(project / "src"),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    result = subprocess.run([kedro, "run", "--env", "test"], cwd=project, env=env, capture_output=True, text=True,
+    result = subprocess.run([kedro, "run", "--env", "test", *args], cwd=project, env=env, capture_output=True, text=True,
                             timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
     output = result.stdout + result.stderr
     if result.returncode != 0:
-        raise AssertionError(f"`kedro run --env test` failed ({result.returncode}):\n{output[-4000:]}")
+        raise AssertionError(f"`kedro run --env test {' '.join(args)}` failed ({result.returncode}):\n{output[-4000:]}")
     return output

@@ -23,8 +23,8 @@ def test_report_opens_with_the_comparison_table_and_links_existing_plots(test_en
     assert lines[0] == "# Evaluation report"
     table_start = next(i for i, line in enumerate(lines) if line.startswith("| model |"))
     assert table_start < 10, "the report must open with the comparison table"
-    models = {line.split("|")[1].strip() for line in lines[table_start + 2 : table_start + 7]}
-    assert models == {"atft_gat_fan", "hist_gbm", "ridge", "momentum_20d", "oracle"}
+    models = {line.split("|")[1].strip() for line in lines[table_start + 2 : table_start + 8]}
+    assert models == {"atft_gat_fan", "lightgbm", "hist_gbm", "ridge", "momentum_20d", "oracle"}
     linked = [line.split("](")[1].rstrip(")") for line in lines if line.startswith("![")]
     assert linked and all((reporting / path).is_file() for path in linked)
     assert any("feature_importance" in path for path in linked)
@@ -35,7 +35,7 @@ def test_metrics_cover_every_model_and_horizon_on_the_test_split(test_env_run) -
     splits = json.loads((test_env_run.data / "05_model_input/splits.json").read_text())
     assert set(metrics["by_horizon"]) == {"1", "5", "10", "20"}
     block = metrics["by_horizon"]["5"]
-    assert set(block["models"]) == {"atft_gat_fan", "hist_gbm", "ridge", "momentum_20d", "oracle"}
+    assert set(block["models"]) == {"atft_gat_fan", "lightgbm", "hist_gbm", "ridge", "momentum_20d", "oracle"}
     assert block["signal_dates"]["first"] >= splits["test"]["start"]
     assert block["signal_dates"]["last"] <= splits["test"]["end"]
 
@@ -70,3 +70,20 @@ def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> Non
                          [1, 5, 10, 20])
     ranking, _ = rank_newest_date(checkpoint, normalizer, features, manifest, graph, params, [1, 5, 10, 20])
     assert ranking.height > 0 and np.isfinite(ranking["pred_5d"].to_numpy()).all()
+
+
+def test_nodes_named_in_the_docs_rerun_from_the_catalog(test_env_run) -> None:
+    """README/runbook: ``--from-nodes train_atft_gat_fan`` (training, forecasting and evaluation after it)
+    and ``--nodes evaluate_models,...`` read every input from files; the seeded rerun gives the same metrics."""
+    from kedro_project import kedro_run_test_env
+
+    metrics_file = test_env_run.data / "08_reporting/evaluation_metrics.json"
+    before = json.loads(metrics_file.read_text())
+    stamp = metrics_file.stat().st_mtime_ns
+    output = kedro_run_test_env(test_env_run.path, "--from-nodes", "train_atft_gat_fan")
+    assert "Running node: forecast_atft_gat_fan" in output and "Running node: evaluate_models" in output
+    assert "Running node: train_baseline_models" not in output  # only what is downstream
+    assert metrics_file.stat().st_mtime_ns > stamp
+    assert json.loads(metrics_file.read_text())["by_horizon"] == before["by_horizon"]
+    output = kedro_run_test_env(test_env_run.path, "--nodes", "evaluate_models,plot_evaluation,write_report")
+    assert "Completed 3 out of 3 tasks" in output

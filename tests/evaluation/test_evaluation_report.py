@@ -82,7 +82,8 @@ def test_figures_and_report(evaluated, params: EvaluationParams, tmp_path) -> No
 
     plot_files = {name: f"plots/{name}.png" for name in figures}
     report = render_report(result.metrics, plot_files)
-    assert report.startswith("# Evaluation report\n\n## 5-day horizon (primary)")
+    assert report.startswith("# Evaluation report\n\nLabel: target_ret_{h}d(t) = P(t+1+h) / P(t+1) - 1")
+    assert "P = AdjustmentOpen (next_open).\n\n## 5-day horizon (primary)" in report
     assert report.index("## 5-day horizon") < report.index("## 1-day horizon") < report.index("## Figures")
     header = next(line for line in report.splitlines() if line.startswith("| model |"))
     for column in ("RankIC mean", "RankIC IR", "IC mean", "hit rate", "L/S ann. return", "L/S Sharpe", "L/S MDD",

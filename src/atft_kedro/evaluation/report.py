@@ -72,6 +72,8 @@ def render_report(metrics: dict[str, Any], plot_files: dict[str, str]) -> str:
             raise ValueError(f"evaluation metrics lack key '{key}'")
     params = metrics["parameters"]
     lines = ["# Evaluation report", ""]
+    if "labels" in metrics:
+        lines += [f"Label: {metrics['labels']['formula']}.", ""]
     for horizon in metrics["horizons"]:
         block = metrics["by_horizon"][str(horizon)]
         dates = block["signal_dates"]
