@@ -80,10 +80,12 @@ def run(tables: dict, params: FeatureParams, horizons: list[int], labels: LabelP
         timed("beta_alpha", lambda: nodes.compute_beta_alpha_features(panel, tables.pop("topix"), params)),
         timed("sector", lambda: nodes.compute_sector_features(panel, params)),
         timed("flow", lambda: nodes.compute_flow_features(panel, tables.pop("investor_types"), params)),
-        timed("margin", lambda: nodes.compute_margin_features(
-            panel, tables.pop("weekly_margin_interest"), tables.pop("daily_margin_interest"), params)),
-        timed("short", lambda: nodes.compute_short_selling_features(
-            panel, tables.pop("short_selling"), tables.pop("short_positions"), params)),
+        timed("margin", lambda: nodes.compute_margin_features(panel, tables.pop("weekly_margin_interest"), params)),
+        timed("margin_alert", lambda: nodes.compute_margin_alert_features(
+            panel, tables.pop("daily_margin_interest"), params)),
+        timed("short", lambda: nodes.compute_short_selling_features(panel, tables.pop("short_selling"), params)),
+        timed("short_positions", lambda: nodes.compute_short_position_features(
+            panel, tables.pop("short_positions"), params)),
         timed("stmt", lambda: nodes.compute_statement_features(panel, tables["statements"], params)),
         timed("evt", lambda: nodes.compute_earnings_event_features(
             panel, tables.pop("earnings_calendar"), tables.pop("statements"), params)),

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 import polars as pl
 import pytest
 from fe_helpers import Built, build_all
 from pydantic import ValidationError
 
 from atft_kedro.features.base import MissingSourceError
-from atft_kedro.features.manifest import GROUP_ORDER, build_feature_manifest
+from atft_kedro.features.manifest import DATA_GROUPS, GROUP_ORDER, build_feature_manifest
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.pipelines.feature_engineering import nodes
 from atft_kedro.schemas.manifest import FORBIDDEN_INPUT_PREFIXES, FeatureManifest
 
 PREFIXES = {
     "px": ("px_",), "tech": ("tech_",), "mkt": ("mkt_",), "beta_alpha": ("beta_", "alpha_"), "sector": ("sec_",),
-    "flow": ("flow_",), "margin": ("mrg_", "dmi_"), "short": ("ss_",), "stmt": ("stmt_",), "evt": ("evt_",),
+    "flow": ("flow_",), "margin": ("mrg_",), "margin_alert": ("dmi_",), "short": ("ss_sec_", "ss_valid"),
+    "short_positions": ("ss_pos_",), "stmt": ("stmt_",), "evt": ("evt_",),
     "grf": ("grf_",), "interactions": ("int_",),
 }
 
@@ -104,22 +107,55 @@ def test_group_turned_off_is_listed_off_with_the_reason(tables, feature_params, 
     assert out.features.columns[2:] == manifest.names
 
 
-@pytest.mark.parametrize("table", ["investor_types", "statements", "weekly_margin_interest", "topix",
-                                   "short_positions", "earnings_calendar"])
 @pytest.mark.parametrize("empty", [True, False])
-def test_missing_or_empty_source_of_a_group_that_is_on_names_table_and_switch(
-    tables, feature_params, horizons, table: str, empty: bool
+def test_missing_or_empty_required_table_stops_the_run_naming_table_and_switch(
+    tables, feature_params, horizons, empty: bool
 ) -> None:
-    broken = {**tables, table: tables[table].clear() if empty else None}
-    with pytest.raises(MissingSourceError, match=table) as error:
+    broken = {**tables, "topix": tables["topix"].clear() if empty else None}
+    with pytest.raises(MissingSourceError, match="topix") as error:
         build_all(broken, feature_params, horizons)
     assert "params:feature_engineering.groups." in str(error.value)
     assert ("empty" if empty else "missing") in str(error.value)
 
 
+OPTIONAL = ["investor_types", "weekly_margin_interest", "daily_margin_interest", "short_selling", "short_positions",
+            "statements", "earnings_calendar"]
+
+
+@pytest.mark.parametrize("table", OPTIONAL)
+@pytest.mark.parametrize("empty", [True, False])
+def test_missing_or_empty_optional_table_costs_only_the_features_read_from_it(
+    tables, feature_params, horizons, built: Built, table: str, empty: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        out = build_all({**tables, table: tables[table].clear() if empty else None}, feature_params, horizons)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and f"'{table}'" in r.getMessage()]
+    assert len(warnings) == 1 and ("empty" if empty else "missing") in warnings[0]
+    manifest = FeatureManifest.from_json_dict(out.manifest)
+    assert out.features.columns == built.features.columns  # same manifest, same columns
+    affected = [f.name for f in manifest.features if table in f.source.split("+")]
+    assert affected
+    for name in affected:  # no information left: null, or a 0 flag
+        column = out.features.get_column(name)
+        assert (column.is_null() | (column == 0.0)).all(), name
+        before = built.features.get_column(name)
+        assert not (before.is_null() | (before == 0.0)).all(), name  # there was information before
+    flags = [n for n in affected if n.endswith("_valid")]
+    assert flags and all((out.features.get_column(n) == 0.0).all() for n in flags)
+    others = [n for n in manifest.names if n not in affected]
+    assert out.features.select(others).equals(built.features.select(others))
+
+
+def test_a_table_without_a_column_its_group_reads_is_an_error(tables, feature_params, horizons) -> None:
+    broken = {**tables, "daily_margin_interest": tables["daily_margin_interest"].drop("ShortLongRatio")}
+    with pytest.raises(MissingSourceError, match="ShortLongRatio") as error:
+        build_all(broken, feature_params, horizons)
+    assert "daily_margin_interest" in str(error.value) and "groups.margin_alert" in str(error.value)
+
+
 def test_group_that_produces_other_columns_than_its_manifest_stops_the_run(built: Built, feature_params) -> None:
     keys = built.features.select("Date", "Code", pl.lit(0, pl.Int32).alias("_d"))
-    frames = [pl.DataFrame()] * 11
+    frames = [pl.DataFrame()] * len(DATA_GROUPS)
     with pytest.raises(nodes.FeatureSetMismatchError, match="px"):
         nodes.assemble_features(keys, built.manifest, feature_params, *frames)
 
@@ -128,4 +164,4 @@ def test_manifest_from_other_params_is_refused(built: Built, feature_params) -> 
     other = _with(feature_params, px__return_windows=[1, 5, 20, 60, 120])
     keys = built.features.select("Date", "Code", pl.lit(0, pl.Int32).alias("_d"))
     with pytest.raises(ValueError, match="differs"):
-        nodes.assemble_features(keys, built.manifest, other, *[pl.DataFrame()] * 11)
+        nodes.assemble_features(keys, built.manifest, other, *[pl.DataFrame()] * len(DATA_GROUPS))

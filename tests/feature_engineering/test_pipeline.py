@@ -29,10 +29,12 @@ class KeptDataset(MemoryDataset):
 def run_outputs(tables, base_parameters) -> dict:
     pipeline = create_pipeline()
     params = ParameterValidator({"fe": pipeline}).validate_raw_params(
-        {"feature_engineering": base_parameters["feature_engineering"], "horizons": base_parameters["horizons"]})
+        {"feature_engineering": base_parameters["feature_engineering"], "horizons": base_parameters["horizons"],
+         "labels": base_parameters["labels"]})
     datasets = {name: MemoryDataset(frame) for name, frame in tables.items()}
     datasets["params:feature_engineering"] = MemoryDataset(params["feature_engineering"], copy_mode="assign")
     datasets["params:horizons"] = MemoryDataset(params["horizons"])
+    datasets["params:labels"] = MemoryDataset(params["labels"], copy_mode="assign")
     datasets |= {name: KeptDataset() for name in OUTPUTS}
     catalog = DataCatalog(datasets=datasets)
     SequentialRunner().run(pipeline, catalog)
@@ -46,7 +48,7 @@ def test_kedro_validates_the_typed_params(run_outputs: dict) -> None:
 def test_pipeline_reads_canonical_tables_and_params_and_writes_four_datasets() -> None:
     pipeline = create_pipeline()
     canonical = {t.canonical_name for t in TABLES}
-    assert pipeline.inputs() == canonical | {"params:feature_engineering", "params:horizons"}
+    assert pipeline.inputs() == canonical | {"params:feature_engineering", "params:horizons", "params:labels"}
     assert set(OUTPUTS) <= pipeline.all_outputs()
     assert {n for n in pipeline.all_outputs() if not n.startswith("fe_")} == set(OUTPUTS)
     assert "oracle_expected_returns" not in pipeline.inputs()

@@ -23,11 +23,8 @@ import pytest
 from fe_helpers import Built, build_all
 from kedro_project import load_conf
 
-from atft_kedro.features import (
-    beta_alpha, calendar, cross_sectional, evt, flow, grf, interactions, margin, mkt, px, sector, short,
-    stmt, tech,
-)
-from atft_kedro.features.manifest import GROUP_ORDER
+from atft_kedro.features import calendar, cross_sectional, interactions
+from atft_kedro.features.manifest import DATA_GROUPS, GROUP_ORDER
 from atft_kedro.features.panel import build_stock_panel
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.features.sample_tables import make_canonical_tables
@@ -349,7 +346,6 @@ def _leaky_group(module):
     return compute
 
 
-_DATA_MODULES = {m.GROUP: m for m in (px, tech, mkt, beta_alpha, sector, flow, margin, short, stmt, evt, grf)}
 
 
 @pytest.mark.parametrize("group", GROUP_ORDER)
@@ -357,8 +353,8 @@ def test_a_look_ahead_planted_in_each_group_fails_the_check(
     group: str, eventful, poisoned_tables, cutoff, feature_params: FeatureParams, horizons,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if group in _DATA_MODULES:
-        monkeypatch.setattr(_DATA_MODULES[group], "compute", _leaky_group(_DATA_MODULES[group]))
+    if group in DATA_GROUPS:
+        monkeypatch.setattr(DATA_GROUPS[group], "compute", _leaky_group(DATA_GROUPS[group]))
     elif group == interactions.GROUP:
         original = interactions.interaction_expr
         monkeypatch.setattr(interactions, "interaction_expr",

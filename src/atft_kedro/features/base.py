@@ -16,11 +16,16 @@ So a feature at date t is a function of rows dated <= t, bit for bit.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
+
+from atft_kedro.schemas.tables import TABLES_BY_CANONICAL_NAME
+
+logger = logging.getLogger(__name__)
 
 CODE = "Code"
 DATE = "Date"
@@ -49,7 +54,37 @@ class Feature:
 
 
 class MissingSourceError(ValueError):
-    """A feature group is on but the canonical table it needs is missing or empty."""
+    """A feature group is on but a required canonical table it needs is missing or empty,
+    or a table lacks columns the group needs."""
+
+
+def optional_table(
+    table: pl.DataFrame | None, table_name: str, group: str, columns: Iterable[str], *, warn: bool = True
+) -> pl.DataFrame:
+    """An optional source table (any but calendar, master, daily bars and TOPIX), possibly empty.
+
+    A missing table is replaced by an empty one with its canonical columns; the group then
+    computes as usual on no rows, so the features read from the table come out null and
+    their validity flag 0, and the run goes on. ``warn`` logs one warning naming the
+    table (left to the one group that owns a table several groups read).
+
+    Raises:
+        MissingSourceError: the table has rows but lacks ``columns``.
+    """
+    if table is None or table.height == 0:
+        if warn:
+            logger.warning(
+                "table '%s' is %s: the features of group '%s' read from it are null and their "
+                "validity flag is 0", table_name, "missing" if table is None else "empty (0 rows)", group)
+        if table is None:
+            spec = TABLES_BY_CANONICAL_NAME[table_name]
+            table = pl.DataFrame(schema={c.canonical: c.dtype for c in spec.columns})
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise MissingSourceError(
+            f"feature group '{group}' needs columns {missing} of table '{table_name}', which has "
+            f"{sorted(table.columns)}; fix the table or set params:feature_engineering.groups.{group}: false")
+    return table
 
 
 def require_table(

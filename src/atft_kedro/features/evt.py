@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from atft_kedro.features.base import CODE, DATE, DAY, Feature, flag, require_table, select_features
+from atft_kedro.features.base import CODE, DATE, DAY, Feature, flag, optional_table, select_features
 from atft_kedro.features.calendar import (
     asof_backward, published_available_dates, statement_available_dates,
 )
@@ -56,11 +56,15 @@ def compute(
 ) -> pl.DataFrame:
     """evt_ features aligned with ``panel.frame`` (float32).
 
+    Both tables are optional: without the calendar the schedule features are null and
+    ``evt_valid`` 0; without statements ``evt_days_since_stmt`` is null and ``evt_post_window`` 0.
+
     Raises:
-        MissingSourceError: ``earnings_calendar`` or ``statements`` is missing or empty.
+        MissingSourceError: a table has rows but lacks columns.
     """
-    cal = require_table(earnings_calendar, SOURCE, GROUP, _COLUMNS)
-    statements = require_table(statements, "statements", GROUP, _STATEMENT_COLUMNS)
+    cal = optional_table(earnings_calendar, SOURCE, GROUP, _COLUMNS)
+    # the stmt group owns the statements table's warning; evt warns only when stmt is off
+    statements = optional_table(statements, "statements", GROUP, _STATEMENT_COLUMNS, warn=not params.groups.stmt)
     days = panel.trading_days
     avail = published_available_dates(cal.get_column("PublishedDate"), days,
                                       params.availability.earnings_calendar_lag_days)

@@ -4,7 +4,8 @@ Per section and week: each investor type's net buying over its gross trading
 (Balance / Total), its z-score against the section's previous weeks, foreigners minus
 individuals, and overall activity. A week's row counts from the ``investor_types_lag_days``-th
 trading day after PublishedDate; the stock's section comes from its as-of MarketCode
-through ``flow.section_by_market_code``.
+through ``flow.section_by_market_code``. The table is optional: without it every flow_
+feature is null and ``flow_valid`` is 0.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import polars as pl
 
 from atft_kedro.features.base import (
-    DAY, Feature, min_count, require_table, safe_div, select_features,
+    DAY, Feature, min_count, optional_table, safe_div, select_features,
 )
 from atft_kedro.features.calendar import asof_day_grid, grid_index, published_available_dates
 from atft_kedro.features.panel import StockPanel
@@ -116,25 +117,26 @@ def compute(panel: StockPanel, investor_types: pl.DataFrame | None, params: Feat
     """flow_ features in (Date, Code) order, like the pipeline's output (float32).
 
     Raises:
-        MissingSourceError: ``investor_types`` is missing or empty.
+        MissingSourceError: ``investor_types`` has rows but lacks columns (missing or empty:
+            every flow_ feature null, ``flow_valid`` 0).
         ValueError: no stock's MarketCode maps to a section present in investor_types.
     """
     needed = ["PublishedDate", "StartDate", SECTION, "TotalTotal", "TotalSales", "TotalPurchases"]
     for g in params.flow.investor_groups:
         needed += [f"{g}Sales", f"{g}Purchases", f"{g}Total", f"{g}Balance"]
-    investor_types = require_table(investor_types, "investor_types", GROUP, needed)
+    investor_types = optional_table(investor_types, "investor_types", GROUP, needed)
     mapping = params.flow.section_by_market_code
     sections = set(investor_types.get_column(SECTION).unique().to_list())
     market_codes = panel.frame.get_column("MarketCode").unique().to_list()
     covered = [m for m in market_codes if mapping.get(m) in sections]
-    if not covered:
+    if not covered and investor_types.height:
         raise ValueError(
             "feature group 'flow': no stock's listed_info.MarketCode maps to a section of investor_types "
             f"(market codes {sorted(market_codes)}, sections {sorted(sections)}); fix "
             "params:feature_engineering.flow.section_by_market_code or set "
             "params:feature_engineering.groups.flow: false")
     uncovered = sorted(set(market_codes) - set(covered))
-    if uncovered:
+    if uncovered and investor_types.height:
         logger.warning("flow features: market codes %s map to no investor_types section; flow_valid is 0 there",
                        uncovered)
     weekly = _weekly(investor_types, panel, params)

@@ -11,8 +11,8 @@ import logging
 from types import ModuleType
 
 from atft_kedro.features import (
-    beta_alpha, cross_sectional, evt, flow, grf, interactions, margin, mkt, px, sector, short,
-    stmt, tech,
+    beta_alpha, cross_sectional, evt, flow, grf, interactions, margin, margin_alert, mkt, px, sector,
+    short, short_positions, stmt, tech,
 )
 from atft_kedro.features.base import Feature
 from atft_kedro.features.params import FeatureParams
@@ -20,10 +20,14 @@ from atft_kedro.schemas.manifest import FeatureManifest, FeatureSpec, GroupStatu
 
 logger = logging.getLogger(__name__)
 
-#: Groups computed from the source tables, in manifest order.
+#: Groups computed from the source tables, in manifest order. Each optional source table
+#: (weekly flows, margin balances, margin alerts, sector short selling, short positions,
+#: statements, earnings calendar) feeds its own group, so a missing or empty table costs
+#: only that group's features (null, validity flag 0).
 DATA_GROUPS: dict[str, ModuleType] = {
     "px": px, "tech": tech, "mkt": mkt, "beta_alpha": beta_alpha, "sector": sector, "flow": flow,
-    "margin": margin, "short": short, "stmt": stmt, "evt": evt, "grf": grf,
+    "margin": margin, "margin_alert": margin_alert, "short": short, "short_positions": short_positions,
+    "stmt": stmt, "evt": evt, "grf": grf,
 }
 #: Every group, in manifest order (interactions and z-scores are built from the others).
 GROUP_ORDER: tuple[str, ...] = (*DATA_GROUPS, interactions.GROUP, cross_sectional.GROUP)

@@ -60,7 +60,9 @@ class GroupSwitches(_Strict):
     sector: bool
     flow: bool
     margin: bool
+    margin_alert: bool
     short: bool
+    short_positions: bool
     stmt: bool
     evt: bool
     grf: bool

@@ -25,7 +25,7 @@ from __future__ import annotations
 import polars as pl
 
 from atft_kedro.features.base import (
-    CODE, DAY, Feature, lag, require_table, safe_div, select_features,
+    CODE, DAY, Feature, lag, optional_table, safe_div, select_features,
 )
 from atft_kedro.features.calendar import asof_backward, parse_disclosed_time, statement_available_dates
 from atft_kedro.features.panel import LOG_ADJ, RAW_CLOSE, StockPanel
@@ -214,10 +214,12 @@ def _adjustment_since(available_day: str) -> pl.Expr:
 def compute(panel: StockPanel, statements: pl.DataFrame | None, params: FeatureParams) -> pl.DataFrame:
     """stmt_ features aligned with ``panel.frame`` (float32).
 
+    Without statements (missing or empty table) every stmt_ feature is null and ``stmt_valid`` 0.
+
     Raises:
-        MissingSourceError: ``statements`` is missing or empty.
+        MissingSourceError: ``statements`` has rows but lacks columns.
     """
-    statements = require_table(statements, SOURCE, GROUP, _COLUMNS)
+    statements = optional_table(statements, SOURCE, GROUP, _COLUMNS)
     rows = _prepare_rows(statements, panel, params)
     forecasts = rows.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in (
         "ForecastNetSales", "ForecastOperatingProfit", "ForecastProfit")))

@@ -16,7 +16,8 @@ from types import ModuleType
 import polars as pl
 
 from atft_kedro.features import (
-    beta_alpha, cross_sectional, evt, flow, graph, grf, margin, mkt, px, sector, short, stmt, tech,
+    beta_alpha, cross_sectional, evt, flow, graph, grf, margin, margin_alert, mkt, px, sector, short,
+    short_positions, stmt, tech,
 )
 from atft_kedro.features.base import DAY, to_float32
 from atft_kedro.features.manifest import DATA_GROUPS, build_feature_manifest, enabled_features
@@ -125,22 +126,29 @@ def compute_flow_features(panel: StockPanel, investor_types: pl.DataFrame, param
     return _run_group(panel, params, flow, lambda: flow.compute(panel, investor_types, params))
 
 
-def compute_margin_features(
-    panel: StockPanel,
-    weekly_margin_interest: pl.DataFrame,
-    daily_margin_interest: pl.DataFrame,
-    params: FeatureParams,
-) -> pl.DataFrame:
-    """mrg_/dmi_: weekly margin balances and daily margin alerts."""
-    return _run_group(panel, params, margin, lambda: margin.compute(
-        panel, weekly_margin_interest, daily_margin_interest, params))
+def compute_margin_features(panel: StockPanel, weekly_margin_interest: pl.DataFrame, params: FeatureParams
+                            ) -> pl.DataFrame:
+    """mrg_: weekly margin balances."""
+    return _run_group(panel, params, margin, lambda: margin.compute(panel, weekly_margin_interest, params))
 
 
-def compute_short_selling_features(
-    panel: StockPanel, short_selling: pl.DataFrame, short_positions: pl.DataFrame, params: FeatureParams
-) -> pl.DataFrame:
-    """ss_: sector short-selling ratios and reported short positions."""
-    return _run_group(panel, params, short, lambda: short.compute(panel, short_selling, short_positions, params))
+def compute_margin_alert_features(panel: StockPanel, daily_margin_interest: pl.DataFrame, params: FeatureParams
+                                  ) -> pl.DataFrame:
+    """dmi_: daily margin alerts."""
+    return _run_group(panel, params, margin_alert, lambda: margin_alert.compute(panel, daily_margin_interest, params))
+
+
+def compute_short_selling_features(panel: StockPanel, short_selling: pl.DataFrame, params: FeatureParams
+                                   ) -> pl.DataFrame:
+    """ss_sec_: sector short-selling ratios."""
+    return _run_group(panel, params, short, lambda: short.compute(panel, short_selling, params))
+
+
+def compute_short_position_features(panel: StockPanel, short_positions_table: pl.DataFrame, params: FeatureParams
+                                    ) -> pl.DataFrame:
+    """ss_pos_: reported short positions (``short_positions_table`` is the ``short_positions`` dataset)."""
+    return _run_group(panel, params, short_positions,
+                      lambda: short_positions.compute(panel, short_positions_table, params))
 
 
 def compute_statement_features(panel: StockPanel, statements: pl.DataFrame, params: FeatureParams) -> pl.DataFrame:
