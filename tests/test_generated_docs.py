@@ -57,6 +57,9 @@ def test_documented_validators_are_the_ones_the_catalog_uses() -> None:
 
 
 def test_checks_are_described_in_words() -> None:
-    assert describe_checks(Column("P", "Price", pl.Float64, positive=True).pandera_column()) == "> 0"
-    assert describe_checks(Column("V", "Volume", pl.Float64, non_negative=True).pandera_column()) == ">= 0"
+    finite = "finite (no NaN, no inf)"
+    assert describe_checks(Column("P", "Price", pl.Float64, positive=True).pandera_column()) == f"{finite}, > 0"
+    assert describe_checks(Column("V", "Volume", pl.Float64, non_negative=True).pandera_column()) == f"{finite}, >= 0"
+    assert describe_checks(Column("X", "Ratio", pl.Float64).pandera_column()) == finite
     assert describe_checks(Column("N", "Name", pl.String).pandera_column()) == ""
+    assert describe_checks(Column("D", "Division", pl.String, allowed=("0", "1")).pandera_column()) == "in '0', '1'"

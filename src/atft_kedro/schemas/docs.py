@@ -65,7 +65,11 @@ def describe_checks(column: pa.Column) -> str:
     words = []
     for check in column.checks:
         symbol = _CHECK_SYMBOLS.get(check.name)
-        if symbol is not None and symbol[1] in check.statistics:
+        if check.name == tables.FINITE_CHECK:
+            words.append("finite (no NaN, no inf)")
+        elif check.name == "isin" and "allowed_values" in check.statistics:
+            words.append("in " + ", ".join(f"'{v}'" for v in check.statistics["allowed_values"]))
+        elif symbol is not None and symbol[1] in check.statistics:
             words.append(f"{symbol[0]} {check.statistics[symbol[1]]}")
         else:
             statistics = ", ".join(f"{k}={v}" for k, v in check.statistics.items())
@@ -85,6 +89,9 @@ def _table_section(spec: TableSpec) -> list[str]:
         f"- J-Quants API v2 endpoint: `{spec.endpoint}`",
         f"- keys (unique together): raw {_codes(spec.raw_keys)} -> canonical {_codes(spec.keys)}",
         f"- date column: `{spec.date_column}`",
+        "- required: "
+        + ("yes: ingestion stops when it is missing or empty" if spec.required
+           else "no: it may be empty or absent (written empty with these columns; one warning names it)"),
         f"- raw validator: `{schema_path(raw, spec.raw_name)}`: these columns with these dtypes, "
         f"{'no other column' if raw_schema.strict else 'extra columns allowed'}, {_uniqueness(raw_schema)}",
         f"- canonical validator: `{schema_path(intermediate, spec.canonical_name)}`: "
@@ -166,15 +173,22 @@ def render_data_contracts() -> str:
         "Every market table exists twice: in `data/01_raw` with the short field names of the J-Quants",
         "API v2 (as `jquants-api-client` `ClientV2` returns them; the `synthetic` and `files` sources",
         "deliver the same shape), and in `data/02_intermediate` with the long canonical names the rest",
-        "of the project uses. Each catalog entry names its schema in `validator:`, so Kedro validates",
-        "the table on save and on load; a failure names the table, the column and the failing rows.",
+        "of the project uses. The ingestion pipeline checks every raw and canonical table of a run",
+        "against these schemas before it writes any of them (all or nothing); each catalog entry also",
+        "names its schema in `validator:`, so Kedro validates the table on save and on load. A failure",
+        "names the table, the column, the check and example rows with their keys.",
         "",
-        "| canonical table (02_intermediate) | raw table (01_raw) | J-Quants v2 endpoint | keys | columns |",
-        "|---|---|---|---|---:|",
+        "Number columns are finite where present (NaN and inf are refused; null is allowed where the",
+        "column is nullable, e.g. the prices J-Quants sends as null on a day a stock does not trade).",
+        "The trading calendar's holiday division takes '0'..'3'; trading days for equities are '1' and",
+        "'2' (`atft_kedro.exchange_calendar`). Required tables must have rows; the others may be empty.",
+        "",
+        "| canonical table (02_intermediate) | raw table (01_raw) | J-Quants v2 endpoint | keys | required | columns |",
+        "|---|---|---|---|---|---:|",
     ]
     lines += [
         f"| [`{t.canonical_name}`](#{t.canonical_name}-raw-{t.raw_name}) | `{t.raw_name}` | `{t.endpoint}` | "
-        f"{_codes(t.keys)} | {len(t.columns)} |"
+        f"{_codes(t.keys)} | {'yes' if t.required else 'no'} | {len(t.columns)} |"
         for t in tables.TABLES
     ]
     for spec in tables.TABLES:

@@ -43,7 +43,9 @@ def _examples(frame: pl.DataFrame, rows: list[int], columns: Sequence[str]) -> s
     return ", e.g. " + "; ".join(shown)
 
 
-def describe_failures(frame: pl.DataFrame, errors: pandera.errors.SchemaErrors, keys: Sequence[str]) -> list[str]:
+def describe_failures(
+    frame: pl.DataFrame, errors: pandera.errors.SchemaErrors, keys: Sequence[str], table: str
+) -> list[str]:
     """One line per failing (column, check): the count and a few rows (keys and the value)."""
     cases = errors.failure_cases
     lines = []
@@ -52,9 +54,8 @@ def describe_failures(frame: pl.DataFrame, errors: pandera.errors.SchemaErrors, 
         if indices.len():
             rows = indices.head(EXAMPLE_ROWS).to_list()
             shown_columns = [*keys, column] if column in frame.columns else list(keys)
-            lines.append(
-                f"column '{column}' {check}: {indices.len()} row(s){_examples(frame, rows, shown_columns)}"
-            )
+            what = f"keys {list(keys)} not unique" if column == table else f"column '{column}' {check}"
+            lines.append(f"{what}: {indices.len()} row(s){_examples(frame, rows, shown_columns)}")
         else:
             found = group.get_column("failure_case").head(EXAMPLE_ROWS).to_list()
             lines.append(f"column '{column}' {check}: {found}")
@@ -82,7 +83,7 @@ def validate_table(
     try:
         return schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        lines = describe_failures(frame, errors, keys)
+        lines = describe_failures(frame, errors, keys, str(schema.name))
         raise TableValidationError(
             f"table '{schema.name}' ({where}) breaks its contract:\n  " + "\n  ".join(lines)
         ) from None

@@ -110,8 +110,8 @@ def check_and_canonicalise(raw_tables: dict[str, pl.DataFrame]) -> dict[str, pl.
     for spec in TABLES:
         if raw_tables[spec.raw_name].height == 0:
             logger.warning(
-                "table '%s' (J-Quants %s) is empty: canonical '%s' is written empty and the features built "
-                "from it are marked unavailable",
+                "table '%s' (J-Quants %s) is empty: canonical '%s' is written empty (full schema) and the "
+                "features built from it will have no data",
                 spec.raw_name, spec.endpoint, spec.canonical_name,
             )
     checked: dict[str, pl.DataFrame] = {}
