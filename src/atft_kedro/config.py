@@ -43,6 +43,8 @@ from pydantic import TypeAdapter, ValidationError
 PERSONAL_ENV = "local"
 #: How a value given on the command line is named in error messages.
 RUNTIME_SOURCE = "--params"
+#: Parameter blocks read by a runner, not by nodes (``atft_kedro.runner.DaskRunner`` reads ``params:dask``).
+RUNNER_BLOCKS = frozenset({"dask"})
 #: Most problems listed in one error message (the rest are counted).
 _MAX_LISTED_PROBLEMS = 20
 _MAX_VALUE_CHARS = 80
@@ -154,7 +156,6 @@ class ProjectConfigLoader(OmegaConfigLoader):
         for key, value in (self.runtime_params or {}).items():
             for leaf, item in _leaves(value, str(key)):
                 sources[leaf] = f'{RUNTIME_SOURCE} "{leaf}={_as_typed(item)}"'
-
         return sources
 
     def _shown_path(self, path: Path) -> str:
@@ -210,7 +211,7 @@ def check_parameters(params: Mapping[str, Any], registered: Mapping[str, Any], v
     """
     problems: list[str] = []
     if not reads_all_parameters(registered):
-        known = read_blocks(registered)
+        known = read_blocks(registered) | RUNNER_BLOCKS
         for block in sorted(set(params) - known):
             close = difflib.get_close_matches(block, sorted(known), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""

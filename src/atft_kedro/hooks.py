@@ -43,7 +43,8 @@ class ParameterLoggingHook:
         logger.info("Resolved parameters used by this run (env=%s): %s", run_params.get("env"), text)
         overrides = run_params.get("runtime_params")
         if overrides:
-            logger.info("Overrides from --params: %s", json.dumps(overrides, default=str, sort_keys=True)[:_MAX_LOGGED_CHARS])
+            text = json.dumps(overrides, default=str, sort_keys=True)[:_MAX_LOGGED_CHARS]
+            logger.info("Overrides from --params: %s", text)
 
 
 class DeviceCheckHook:

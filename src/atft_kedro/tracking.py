@@ -367,7 +367,7 @@ class MlflowTrackingHook(MlflowHook):
     # ------------------------------------------------------------------------ signals
 
     def _install_signal_handlers(self) -> None:
-        """Mark the run ``KILLED`` on SIGTERM/SIGINT until the run ends (main thread only; ignored signals stay ignored)."""
+        """Mark the run ``KILLED`` on SIGTERM/SIGINT until the run ends (main thread only; ignored stays ignored)."""
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in KILL_SIGNALS:
