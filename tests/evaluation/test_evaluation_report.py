@@ -69,10 +69,13 @@ def test_metrics_per_model_and_horizon(evaluated) -> None:
 
 def test_figures_and_report(evaluated, params: EvaluationParams, tmp_path) -> None:
     _, result = evaluated
-    importance = {f"feat_{i:02d}": float(i) for i in range(40)}
+    importance = {"horizon": 5, "features": {f"feat_{i:02d}": float(i) for i in range(40)},
+                  "groups": {"px": 0.02, "tech": -0.001, "stmt": float("nan")}}
     figures = make_figures(result, importance, params)
     assert list(figures)[:3] == ["cumulative_long_short_5d", "monthly_rank_ic_5d", "deciles_5d"]
-    assert list(figures)[-1] == "feature_importance"
+    assert list(figures)[-2:] == ["feature_importance", "group_importance"]
+    # largest drop on top; a NaN drop counts as none
+    assert [t.get_text() for t in figures["group_importance"].axes[0].get_yticklabels()] == ["tech", "stmt", "px"]
     assert all(isinstance(fig, Figure) for fig in figures.values())
     assert len(figures["cumulative_long_short_5d"].axes) == 2  # the oracle gets a panel of its own
     bars = figures["feature_importance"].axes[0].patches

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from atft_kedro.evaluation.importance import ImportanceParams
+
 
 class PlotParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +29,7 @@ class EvaluationParams(BaseModel):
         cost_bps: cost per unit of traded value, in basis points, charged on every buy
             and every sell (so on two-way turnover ``sum |dw|``).
         periods_per_year: trading days per year for annualisation (245 on the TSE).
+        importance: the permutation importance (validation days scored, seed).
         plots: parameters of the figures.
     """
 
@@ -39,6 +42,7 @@ class EvaluationParams(BaseModel):
     top_k: int = Field(ge=1)
     cost_bps: float = Field(ge=0.0)
     periods_per_year: int = Field(ge=1)
+    importance: ImportanceParams
     plots: PlotParams
 
     @model_validator(mode="after")

@@ -160,17 +160,20 @@ def plot_decile_returns(deciles: pl.DataFrame, models: Sequence[str], title: str
     return _finish(fig, axes, "mean realised return (bps)", dates=False)
 
 
-def plot_feature_importance(importance: dict[str, float], top_n: int, title: str) -> Figure:
-    """Horizontal bars of the ``top_n`` largest importances (largest on top)."""
+def plot_feature_importance(importance: dict[str, float], top_n: int, title: str,
+                            xlabel: str = "importance") -> Figure:
+    """Horizontal bars of the ``top_n`` largest importances (largest on top); NaN counts as 0."""
     if not importance:
         raise ValueError("feature importance is empty: nothing to plot")
-    ranked = sorted(importance.items(), key=lambda item: item[1], reverse=True)[:top_n]
+    finite = {k: (v if v is not None and np.isfinite(v) else 0.0) for k, v in importance.items()}
+    ranked = sorted(finite.items(), key=lambda item: item[1], reverse=True)[:top_n]
     names = [name for name, _ in reversed(ranked)]
     values = [value for _, value in reversed(ranked)]
     fig = Figure(figsize=(8.0, max(3.0, 0.28 * len(ranked) + 1.0)))
     ax = fig.add_subplot()
     ax.barh(names, values, color="C0")
-    ax.set_xlabel("importance")
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
@@ -178,12 +181,14 @@ def plot_feature_importance(importance: dict[str, float], top_n: int, title: str
 
 
 def make_figures(
-    result: EvaluationResult, feature_importance: dict[str, float] | None, params: EvaluationParams
+    result: EvaluationResult, feature_importance: dict[str, Any] | None, params: EvaluationParams
 ) -> dict[str, Figure]:
     """All report figures, keyed by file stem, primary horizon first.
 
     Keys: ``cumulative_long_short_{h}d``, ``monthly_rank_ic_{h}d``, ``deciles_{h}d`` for
-    each horizon, then ``feature_importance`` when ``feature_importance`` is given.
+    each horizon, then ``feature_importance`` and ``group_importance`` when ``feature_importance``
+    (the permutation importance of ``atft_kedro.evaluation.importance``: ``features`` and
+    ``groups`` -> drop of validation RankIC) is given.
     """
     figures: dict[str, Figure] = {}
     for h in ordered_horizons(params):
@@ -201,7 +206,12 @@ def make_figures(
             result.deciles.filter(pl.col("horizon") == h), models, f"Mean {h}-day return per forecast bucket"
         )
     if feature_importance:
+        h = feature_importance.get("horizon", params.primary_horizon)
+        xlabel = f"drop of mean validation RankIC ({h}-day) when shuffled across stocks"
         figures["feature_importance"] = plot_feature_importance(
-            feature_importance, params.plots.top_features, f"Top {params.plots.top_features} features (VSN weights)"
-        )
+            feature_importance["features"], params.plots.top_features,
+            f"Top {params.plots.top_features} features by permutation importance", xlabel)
+        figures["group_importance"] = plot_feature_importance(
+            feature_importance["groups"], len(feature_importance["groups"]),
+            "Feature groups by permutation importance", xlabel)
     return figures

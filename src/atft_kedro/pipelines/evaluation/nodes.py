@@ -9,6 +9,7 @@ library in ``atft_kedro.evaluation``.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from atft_kedro import exchange_calendar
 from atft_kedro.baselines.models import momentum_forecast, predict_baseline, stack_rows
 from atft_kedro.baselines.params import BaselineParams
 from atft_kedro.evaluation.evaluate import EvaluationResult, evaluate_predictions
+from atft_kedro.evaluation.importance import evenly_spaced, permutation_importance
 from atft_kedro.evaluation.params import EvaluationParams
 from atft_kedro.evaluation.plots import make_figures
 from atft_kedro.evaluation.report import render_report
@@ -64,20 +66,19 @@ def forecast_atft_gat_fan(
     model_input: ModelInput,
     stock_graph: pl.DataFrame,
     splits: dict[str, Any],
-) -> tuple[pl.DataFrame, dict[str, float]]:
-    """Quantile forecasts of the trained model for every test day, and its feature importance.
+) -> pl.DataFrame:
+    """Quantile forecasts of the trained model for every test day.
 
     The checkpoint is refused if it was trained on another feature manifest. The model runs
     on the checkpoint's ``training.device``, ``training.forecast_days_per_batch`` days per pass.
 
     Returns:
-        ``atft_predictions`` (Date, Code, model, ``pred_{h}d`` = median, ``q{p}_{h}d``) and
-        ``feature_importance`` (feature -> mean variable-selection weight over the test days).
+        ``atft_predictions``: Date, Code, model, ``pred_{h}d`` = median, ``q{p}_{h}d``.
     """
     model = build_model_from_checkpoint(model_checkpoint, FeatureManifest.from_json_dict(feature_manifest))
     days = _test_days(model_input, splits)
     graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
-    quantiles, importance = forecast_days(model, model_input, graph, days, with_weights=True)
+    quantiles, _ = forecast_days(model, model_input, graph, days, with_weights=False)
     day_pos, stocks = np.nonzero(model_input.mask[days])
     values = quantiles[day_pos, stocks]  # [rows, H, Q]
     q_levels = list(model.params.quantiles)
@@ -87,9 +88,65 @@ def forecast_atft_gat_fan(
         for q_pos, q in enumerate(q_levels):
             columns[quantile_column(q, horizon)] = values[:, h_pos, q_pos].astype(np.float64)
     frame = _long_frame(model_input, days[day_pos], stocks, columns, MODEL_NAME)
-    importance_map = {name: float(w) for name, w in zip(model_input.feature_names, importance, strict=True)}
     logger.info("ATFT-GAT-FAN forecasts: %s rows over %d test days", f"{frame.height:,}", days.size)
-    return frame, importance_map
+    return frame
+
+
+def permutation_feature_importance(
+    model_checkpoint: dict,
+    feature_manifest: dict[str, Any],
+    model_input: ModelInput,
+    stock_graph: pl.DataFrame,
+    splits: dict[str, Any],
+    evaluation: EvaluationParams,
+) -> dict[str, Any]:
+    """Permutation importance of every feature and feature group on validation days.
+
+    Each input is shuffled across the stocks of each day (``atft_kedro.evaluation.importance``);
+    its importance is the drop of the mean daily RankIC at ``evaluation.primary_horizon`` over
+    ``evaluation.importance.days`` validation days spread evenly over the split.
+
+    Returns:
+        ``feature_importance``: method, horizon, scored dates, ``base_rank_ic``, ``features``
+        (name -> drop) and ``groups`` (manifest group -> drop), each sorted by drop.
+    """
+    manifest = FeatureManifest.from_json_dict(feature_manifest)
+    model = build_model_from_checkpoint(model_checkpoint, manifest)
+    validation = Splits.model_validate(splits).validation
+    days = evenly_spaced(model_input.day_indices(validation.start, validation.end), evaluation.importance.days)
+    if days.size == 0:
+        raise ValueError(f"the model input has no trading day in the validation split {validation.start}.."
+                         f"{validation.end}: no permutation importance")
+    packed: dict[tuple, Any] = {}
+
+    def point_forecasts(part: ModelInput, part_days: np.ndarray) -> np.ndarray:
+        key = (str(part.dates[0]), len(part.dates))
+        if key not in packed:  # every call shares one window slice
+            packed[key] = pack_graph(stock_graph, part.dates, part.codes)
+        quantiles, _ = forecast_days(model, part, packed[key], part_days, with_weights=False)
+        return quantiles[..., model.params.median_index]
+
+    groups: dict[str, list[str]] = {}
+    for spec in manifest.features:
+        groups.setdefault(spec.group, []).append(spec.name)
+    started = time.perf_counter()
+    result = permutation_importance(
+        point_forecasts, model_input, days, model.params.window_days, groups, evaluation.primary_horizon,
+        evaluation.min_stocks_per_day, evaluation.importance.seed,
+    )
+    by_drop = lambda d: dict(sorted(d.items(), key=lambda kv: -kv[1] if np.isfinite(kv[1]) else np.inf))  # noqa: E731
+    logger.info("permutation importance of %d features and %d groups on %d validation days in %.1f s "
+                "(base RankIC %.4f)", len(result["features"]), len(groups), days.size,
+                time.perf_counter() - started, result["base_rank_ic"])
+    return {
+        "method": "permutation: drop of mean daily validation RankIC when the input is shuffled across the "
+                  "stocks of each day",
+        "horizon": evaluation.primary_horizon,
+        "dates": [str(d) for d in model_input.dates[days].astype("datetime64[D]")],
+        "base_rank_ic": result["base_rank_ic"],
+        "features": by_drop(result["features"]),
+        "groups": by_drop(result["groups"]),
+    }
 
 
 def forecast_baselines(
@@ -180,7 +237,7 @@ def plot_evaluation(
     evaluation_daily_scores: pl.DataFrame,
     evaluation_deciles: pl.DataFrame,
     portfolio_returns: pl.DataFrame,
-    feature_importance: dict[str, float],
+    feature_importance: dict[str, Any],
     evaluation: EvaluationParams,
 ) -> tuple[dict[str, Figure], list[str]]:
     """Every report figure and their names, in report order.

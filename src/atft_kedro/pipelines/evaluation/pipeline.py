@@ -10,6 +10,7 @@ from atft_kedro.pipelines.evaluation.nodes import (
     forecast_atft_gat_fan,
     forecast_baselines,
     oracle_forecasts,
+    permutation_feature_importance,
     plot_evaluation,
     write_report,
 )
@@ -21,8 +22,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 forecast_atft_gat_fan,
                 inputs=["model_checkpoint", "feature_manifest", "model_input", "stock_graph", "splits"],
-                outputs=["atft_predictions", "feature_importance"],
+                outputs="atft_predictions",
                 name="forecast_atft_gat_fan",
+            ),
+            node(
+                permutation_feature_importance,
+                inputs=["model_checkpoint", "feature_manifest", "model_input", "stock_graph", "splits",
+                        "params:evaluation"],
+                outputs="feature_importance",
+                name="permutation_feature_importance",
             ),
             node(
                 forecast_baselines,

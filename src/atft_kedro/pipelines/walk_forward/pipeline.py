@@ -71,7 +71,7 @@ def fold_template(fold: int) -> Pipeline:
              outputs="baseline_models", name="train_baseline_models"),
         node(forecast_atft_gat_fan,
              inputs=["model_checkpoint", "feature_manifest", "model_input", "stock_graph", "splits"],
-             outputs=["atft_predictions", "feature_importance"], name="forecast_atft_gat_fan"),
+             outputs="atft_predictions", name="forecast_atft_gat_fan"),
         node(forecast_baselines, inputs=["baseline_models", "model_input", "splits", "params:baselines"],
              outputs="baseline_predictions", name="forecast_baselines"),
         node(oracle_forecasts, inputs=["oracle_expected_returns", "splits", "params:horizons"],
