@@ -39,7 +39,7 @@ N_STOCKS, N_DAYS, SEED, N_SECTORS = 24, 290, 5, 4
 #: a look-ahead in the graph features shows the next graph, and D leaves room for the
 #: 250-day market regime z-score and the 52-week flow and margin z-scores.
 CUTOFF_INDEX = 258
-NEW_CODE = "99990"
+NEW_CODE = "10000"  # sorts before every code: the codes of the panel all move one place
 
 #: column that dates each row (when it becomes known), and whether a row dated D is unknown
 #: at D's close (published tables count from the next trading day: every lag is 1 in conf)
