@@ -106,11 +106,15 @@ def test_cross_sectional_zscore(built: Built, feature_params: FeatureParams) -> 
 
 def test_targets_are_forward_returns_on_the_stock_own_rows(built: Built, quotes: pd.DataFrame,
                                                            horizons: list[int]) -> None:
+    """fe_helpers builds targets at the next open: P(t+1+h) / P(t+1) - 1 on the stock's own rows,
+    P the adjusted open, or on a day without a trade the last traded close before it."""
     targets = built.targets
     assert targets.columns == ["Date", "Code", *[f"target_ret_{h}d" for h in horizons]]
     assert targets.select("Date", "Code").equals(built.features.select("Date", "Code"))
+    price = quotes["AdjustmentOpen"].fillna(quotes.groupby("Code")["close"].shift(1))
+    by = price.groupby(quotes["Code"])
     for h in horizons:
-        want = quotes.groupby("Code")["AdjustmentClose"].shift(-h) / quotes["AdjustmentClose"] - 1.0
+        want = by.shift(-(1 + h)) / by.shift(-1) - 1.0
         got = quotes[["Date", "Code"]].merge(targets.select("Date", "Code", f"target_ret_{h}d").to_pandas(),
                                              on=["Date", "Code"])[f"target_ret_{h}d"].to_numpy(na_value=np.nan)
         np.testing.assert_allclose(got, want.to_numpy(), rtol=1e-12, equal_nan=True)
