@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import pearsonr, rankdata, spearmanr
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from atft_kedro.model.losses import (
     average_ranks,
@@ -15,7 +16,9 @@ from atft_kedro.model.losses import (
     masked_pearson,
     pinball_loss,
     rank_ic,
+    robust_zscore,
     soft_rank_correlation,
+    soft_ranks,
 )
 
 from model_fakes import loss_params
@@ -123,3 +126,82 @@ def test_loss_weights_change_the_total_only_through_their_term():
     t3, _ = combined_loss(q, y, mask, LEVELS, 1, torch.tensor([1.0, 0.0]), loss_params())
     t4, _ = combined_loss(q, y, mask, LEVELS, 1, torch.tensor([1.0, 1.0]), loss_params())
     assert not torch.isclose(t3, t4)
+
+
+def _pairwise_soft_ranks(x: torch.Tensor, valid: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The definition: sum over valid j of sigmoid((z_i - z_j) / temperature), O(N^2)."""
+    z = robust_zscore(x, valid).movedim(1, -1)
+    vj = valid.movedim(1, -1).unsqueeze(-2).to(x.dtype)
+    return (torch.sigmoid((z.unsqueeze(-1) - z.unsqueeze(-2)) / temperature) * vj).sum(-1).movedim(-1, 1)
+
+
+@pytest.mark.parametrize("temperature", [0.02, 0.1, 0.5])
+def test_grid_soft_ranks_match_the_pairwise_definition_and_its_gradient(temperature):
+    g = torch.Generator().manual_seed(7)
+    x = (0.01 * torch.randn(3, 400, 2, generator=g, dtype=torch.float64)).requires_grad_(True)
+    valid = torch.rand(3, 400, 2, generator=g) > 0.1
+    target_ranks = average_ranks(torch.randn(3, 400, 2, generator=g, dtype=torch.float64), valid)
+    grid = soft_ranks(x, valid, temperature)
+    pairwise = _pairwise_soft_ranks(x, valid, temperature)
+    assert (grid - pairwise)[valid].abs().max() < 0.05  # ranks run to ~360
+    (g_grid,) = torch.autograd.grad(masked_pearson(grid, target_ranks, valid).sum(), x)
+    (g_pair,) = torch.autograd.grad(masked_pearson(pairwise, target_ranks, valid).sum(), x)
+    assert torch.corrcoef(torch.stack([g_grid[valid], g_pair[valid]]))[0, 1] > 0.999
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the largest tensor any torch op produces while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def test_ranks_and_rank_loss_never_build_an_n_by_n_tensor():
+    n = 3000
+    g = torch.Generator().manual_seed(8)
+    pred = (0.01 * torch.randn(2, n, 2, generator=g)).requires_grad_(True)
+    y = 0.01 * torch.randn(2, n, 2, generator=g)
+    valid = torch.ones(2, n, 2, dtype=torch.bool)
+    with _LargestTensor() as probe:
+        target_ranks = average_ranks(y, valid)
+        rho = soft_rank_correlation(pred, y, valid, 0.05, target_ranks)
+        rho.sum().backward()
+        rank_ic(pred.detach(), y, valid, target_ranks)
+    assert probe.largest < n * n / 10, probe.largest  # a pairwise [N, N] would be 9e6 per (day, horizon)
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_given_target_ranks_are_used_not_recomputed():
+    pred, y, valid = _days(5)
+    exact = average_ranks(y, valid)
+    reversed_ranks = valid.sum(1, keepdim=True) + 1 - exact  # the opposite order
+    forward = soft_rank_correlation(pred, y, valid, 0.05, exact)
+    backward = soft_rank_correlation(pred, y, valid, 0.05, reversed_ranks)
+    torch.testing.assert_close(backward, -forward, atol=1e-6, rtol=0)
+    torch.testing.assert_close(rank_ic(pred, y, valid, reversed_ranks), -rank_ic(pred, y, valid))
+
+
+def test_sharpe_and_correlations_have_finite_gradients_at_zero_variance():
+    # horizon 1 has a valid target on one day only: the Sharpe across days sees one return
+    y = torch.tensor(0.02 * np.random.default_rng(2).standard_normal((4, 30, 2)), dtype=torch.float32)
+    y[1:, :, 1] = float("nan")
+    point = torch.zeros(4, 30, 2)
+    point[:, :, 0] = 0.01 * torch.arange(30.0)  # horizon 0 varies; horizon 1 is constant: zero variance
+    q = _quantiles_around(point).requires_grad_(True)
+    mask = torch.ones(4, 30, dtype=torch.bool)
+    total, terms = combined_loss(q, y, mask, LEVELS, 1, torch.tensor([1.0, 1.0]), loss_params())
+    total.backward()
+    assert torch.isfinite(total) and all(torch.isfinite(terms[k]) for k in ("pinball", "rank", "ic", "sharpe"))
+    assert torch.isfinite(q.grad).all()
+    same = torch.full((3, 1), 0.01, requires_grad=True)  # three days with the same return
+    value = bounded_sharpe(same, torch.ones(3, 1, dtype=torch.bool))
+    value.sum().backward()
+    assert torch.isfinite(same.grad).all() and float(value[0].detach()) == pytest.approx(1.0, abs=1e-3)

@@ -9,7 +9,15 @@ import polars as pl
 import pytest
 import torch
 
-from atft_kedro.model.trainer import CudaUnavailableError, PredictionCollapseError, train_model
+from atft_kedro.model.losses import average_ranks
+from atft_kedro.model.network import ATFTGATFAN
+from atft_kedro.model.trainer import (
+    CudaUnavailableError,
+    NonFiniteGradientError,
+    PredictionCollapseError,
+    forward_model,
+    train_model,
+)
 from atft_kedro.schemas.manifest import ManifestMismatchError
 
 from model_fakes import Dataset, loss_params, make_dataset, make_manifest, model_params, training_params
@@ -148,3 +156,103 @@ def test_phase_stops_early_without_improvement(dataset):
     _, history = _train(dataset, training=training)
     assert history["phase"].to_list() == ["all", "all", "all", "next"]
     assert history["is_best"].to_list() == [True, False, False, False]
+
+
+def _with_overflowing_day(ds: Dataset, day: int) -> Dataset:
+    """One training day's features so large that the forward pass overflows (inf/NaN gradients)."""
+    features = ds.model_input.features.copy()
+    features[day, :, 0] = 3e38
+    return dataclasses.replace(ds, model_input=dataclasses.replace(ds.model_input, features=features))
+
+
+def test_non_finite_steps_are_skipped_counted_and_limited(dataset):
+    broken = _with_overflowing_day(dataset, 30)  # in the windows of days 30..35 (window 6)
+    training = training_params(max_skipped_step_share=0.5, phases=[_phase(epochs=2)])
+    ck, history = _train(broken, training=training)
+    skipped = history["skipped_steps"].to_list()
+    assert all(0 < s <= 6 for s in skipped), skipped  # 6 affected days of 72: in at most 6 of the 18 steps
+    assert (history["steps"] == 18).all()
+    assert all(torch.isfinite(v).all() for v in ck["state_dict"].values())  # nothing non-finite was applied
+    assert np.isfinite(history["val_rankic_h1"].to_numpy()).all()
+    assert np.isfinite(history["loss_total"].to_numpy()).all()
+    with pytest.raises(NonFiniteGradientError, match=r"epoch 1 \(phase 'all'\): \d of 18 optimiser steps"):
+        _train(broken, training=training_params(max_skipped_step_share=0.05, phases=[_phase(epochs=2)]))
+    _, clean = _train(dataset, training=training_params(phases=[_phase(epochs=1)]))
+    assert clean["skipped_steps"].to_list() == [0]
+
+
+def test_bf16_autocast_runs_each_module_in_its_documented_dtype(dataset, monkeypatch):
+    dtypes: dict[str, set] = {}
+    documented = {
+        "fan": torch.float32, "vsn": torch.bfloat16, "temporal.lstm": torch.float32,
+        "temporal.attention": torch.bfloat16, "temporal": torch.bfloat16, "heads": torch.float32,
+    }
+    init = ATFTGATFAN.__init__
+
+    def init_with_hooks(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        for name in documented:
+            def hook(module, inputs, output, name=name):
+                out = output[0] if isinstance(output, tuple) else output
+                dtypes.setdefault(name, set()).add(out.dtype)
+            self.get_submodule(name).register_forward_hook(hook)
+
+    monkeypatch.setattr(ATFTGATFAN, "__init__", init_with_hooks)
+    training = training_params(precision="bf16", phases=[_phase(epochs=2)])
+    _, history = _train(dataset, training=training)
+    assert {name: tuple(found) for name, found in dtypes.items()} == {
+        name: (dtype,) for name, dtype in documented.items()
+    }
+    for column in ("loss_total", "val_loss_total", "val_rankic_h1"):
+        assert np.isfinite(history[column].to_numpy()).all(), column
+    assert history["skipped_steps"].sum() == 0
+
+
+def test_trainer_passes_the_once_ranked_targets_to_the_loss(dataset, monkeypatch):
+    import atft_kedro.model.trainer as trainer
+
+    seen = []
+    loss = trainer.combined_loss
+
+    def spy(quantiles, targets, stock_mask, *args, target_ranks=None, **kwargs):
+        valid = torch.isfinite(targets) & stock_mask.unsqueeze(-1)
+        seen.append(target_ranks is not None and torch.equal(target_ranks[valid], average_ranks(targets, valid)[valid]))
+        return loss(quantiles, targets, stock_mask, *args, target_ranks=target_ranks, **kwargs)
+
+    monkeypatch.setattr(trainer, "combined_loss", spy)
+    _train(dataset, training=training_params(phases=[_phase(epochs=1)]))
+    assert seen and all(seen)
+
+
+def test_compiled_model_matches_the_eager_one():
+    """A tiny model through ``forward_model`` with ``compile: true``: TorchDynamo traces it
+    (backend "eager" here: Inductor's C++ code generation takes minutes on this CPU), and
+    forward and gradients match the uncompiled model."""
+    torch.manual_seed(0)
+    model = ATFTGATFAN(model_params(hidden_size=8, gat={"enabled": False}), n_features=5, n_horizons=2)
+    compiled = forward_model(model, training_params(compile=True))
+    assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule) and compiled._orig_mod is model
+    assert forward_model(model, training_params(compile=False)) is model
+    compiled = torch.compile(model, backend="eager")  # fast backend, static shapes: tracing only
+    g = torch.Generator().manual_seed(1)
+    x, mask = torch.randn(12, 6, 5, generator=g), torch.ones(12, dtype=torch.bool)
+    no_edges = (torch.zeros((2, 0), dtype=torch.long), torch.zeros((0, 3)))
+    expected = model(x, mask, *no_edges)
+    expected.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    got = compiled(x, mask, *no_edges)
+    got.square().sum().backward()
+    torch.testing.assert_close(got, expected)
+    for name, grad in grads.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad, msg=name)
+
+
+def test_compile_switch_reaches_torch_compile(dataset, monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: calls.append(kwargs) or model)
+    training = training_params(max_train_days_per_epoch=8, phases=[_phase(epochs=1)])
+    _train(dataset, training=training)
+    assert calls == []
+    _train(dataset, training=training.model_copy(update={"compile": True}))
+    assert calls == [{"dynamic": True}]

@@ -168,7 +168,9 @@ def soft_ranks(x: torch.Tensor, valid: torch.Tensor, temperature: float) -> torc
     differentiable in z through the interpolation weights. Agrees with the pairwise sum to
     ~1e-2 ranks (``tests/model`` compares them).
     """
-    z = robust_zscore(x, valid).movedim(1, -1).clamp(-SOFT_RANK_Z_RANGE, SOFT_RANK_Z_RANGE)  # [B, H, N]
+    z = robust_zscore(x, valid).movedim(1, -1)  # [B, H, N]
+    # non-finite forecasts (a diverging step, then skipped by the trainer) must not index off the grid
+    z = torch.nan_to_num(z, nan=0.0).clamp(-SOFT_RANK_Z_RANGE, SOFT_RANK_Z_RANGE)
     lead, n = z.shape[:-1], z.shape[-1]
     step = temperature / SOFT_RANK_POINTS_PER_TEMPERATURE
     n_grid = int(math.ceil(2.0 * SOFT_RANK_Z_RANGE / step)) + 2

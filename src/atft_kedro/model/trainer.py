@@ -233,6 +233,12 @@ class _Run:
     window: int
 
 
+def forward_model(model: ATFTGATFAN, params: TrainingParams) -> Any:
+    """The callable the trainer runs: ``torch.compile(model, dynamic=True)`` when ``training.compile``
+    (shapes vary with the batch's days and edges), else the model itself. Both share the parameters."""
+    return torch.compile(model, dynamic=True) if params.compile else model
+
+
 def _autocast(run: _Run) -> contextlib.AbstractContextManager:
     """bf16 autocast on the run's device (CUDA, or CPU, whose autocast supports bf16) or nothing."""
     if run.params.precision == "bf16":
@@ -493,7 +499,7 @@ def train_model(
         model = ATFTGATFAN(model_params, model_input.n_features, len(horizons)).to(device)
         run = _Run(
             model=model,
-            forward_model=torch.compile(model, dynamic=True) if training_params.compile else model,
+            forward_model=forward_model(model, training_params),
             tensors=device_tensors(model_input, device),
             graph=as_graph_tensors(stock_graph, model_input).to(device),
             levels=torch.tensor(model_params.quantiles, dtype=torch.float32, device=device),
