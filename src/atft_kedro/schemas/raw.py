@@ -32,7 +32,9 @@ ORACLE_EXPECTED_RETURNS = pa.DataFrameSchema(
     {
         "Date": pa.Column(pl.Date, nullable=False),
         "Code": pa.Column(pl.String, nullable=False),
-        rf"^{ORACLE_COLUMN_PREFIX}\d+d$": pa.Column(pl.Float64, regex=True, nullable=True),
+        rf"^{ORACLE_COLUMN_PREFIX}\d+d$": pa.Column(
+            pl.Float64, checks=[tables.finite_check()], regex=True, nullable=True
+        ),
     },
     name="oracle_expected_returns",
     unique=["Date", "Code"],
