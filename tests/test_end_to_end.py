@@ -48,9 +48,13 @@ def test_inference_ranks_every_stock_of_the_newest_date(test_env_run) -> None:
     assert ranking["Date"].unique().to_list() == [newest]
     assert set(ranking["Code"]) == set(features.filter(pl.col("Date") == newest)["Code"])
     assert ranking["rank"].to_list() == list(range(1, ranking.height + 1))
-    assert ranking["pred_5d"].is_sorted(descending=True)
+    assert ranking["score_5d"].is_sorted(descending=True)
+    assert ranking["CompanyName"].null_count() == 0 and ranking["Sector33CodeName"].null_count() == 0
+    assert (ranking["last_close"] > 0).all() and (ranking["adv_20d_yen"] > 0).all()
     csv = pl.read_csv(data / "07_model_output/daily_ranking.csv", schema_overrides={"Code": pl.String})
     assert csv["Code"].to_list() == ranking["Code"].to_list()
+    summary = (data / "07_model_output/daily_ranking.md").read_text()
+    assert summary.startswith(f"# Daily ranking for {newest}") and "## Bottom" in summary
 
 
 def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> None:
@@ -68,7 +72,7 @@ def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> Non
     with pytest.raises(ManifestMismatchError, match=dropped):
         rank_newest_date(checkpoint, normalizer, features.drop(dropped), other.to_json_dict(), graph, params,
                          [1, 5, 10, 20])
-    ranking, _ = rank_newest_date(checkpoint, normalizer, features, manifest, graph, params, [1, 5, 10, 20])
+    ranking = rank_newest_date(checkpoint, normalizer, features, manifest, graph, params, [1, 5, 10, 20])
     assert ranking.height > 0 and np.isfinite(ranking["pred_5d"].to_numpy()).all()
 
 

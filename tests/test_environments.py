@@ -23,10 +23,13 @@ def pipelines() -> dict:
 
 def test_every_pipeline_is_registered(pipelines: dict) -> None:
     assert set(pipelines) == {"__default__", "ingestion", "feature_engineering", "normalization", "training",
-                              "evaluation", "inference"}
+                              "evaluation", "inference", "walk_forward"}
+    # the default run is the single chain: every pipeline but the walk-forward, which retrains per fold
     assert pipelines["__default__"].nodes == sum(
-        (p for name, p in pipelines.items() if name != "__default__"), pipelines["ingestion"]
+        (p for name, p in pipelines.items() if name not in ("__default__", "walk_forward")), pipelines["ingestion"]
     ).nodes
+    assert not any(n.name.startswith("fold_") for n in pipelines["__default__"].nodes)
+    assert len({n.namespace for n in pipelines["walk_forward"].nodes} - {None}) >= 3
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -71,7 +74,7 @@ def test_gpu_environment_without_cuda_stops_at_the_start() -> None:
 
 
 @pytest.mark.parametrize("selection", [["training", "evaluation"], ["evaluation", "training"],
-                                       ["training"], ["inference", "normalization"]])
+                                       ["training"], ["inference", "normalization"], ["walk_forward"]])
 def test_any_selection_of_pipelines_validates(selection: list[str], pipelines: dict) -> None:
     """``kedro run --pipelines a,b`` validates the typed parameters of exactly those pipelines."""
     chosen = sum((pipelines[name] for name in selection[1:]), pipelines[selection[0]])

@@ -29,15 +29,11 @@ from atft_kedro.graph_packing import pack_graph
 from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import ModelInput, Splits
+from atft_kedro.schemas.model_output import quantile_column
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "atft_gat_fan"
-
-
-def quantile_column(quantile: float, horizon: int) -> str:
-    """Name of a quantile forecast column, e.g. ``q0.1_5d``."""
-    return f"q{quantile:g}_{horizon}d"
 
 
 def _test_days(model_input: ModelInput, splits: dict[str, Any]) -> np.ndarray:

@@ -1,9 +1,17 @@
 """Nodes of the inference pipeline.
 
 ``rank_newest_date`` normalises the newest ``window_days`` trading days of ``features``
-with the fitted ``normalizer``, runs the checkpointed model on the newest date and
-ranks every stock listed that day. A checkpoint trained on other features is refused
-(the manifest error lists the differing names).
+with the fitted ``normalizer`` and runs the checkpointed model on the newest date: the
+model's raw outputs for every stock listed that day (``newest_forecasts``). A checkpoint
+trained on other features is refused (the manifest error lists the differing names).
+``build_daily_ranking`` turns them into what a portfolio manager opens: names, sector,
+segment, price and liquidity, and per horizon a cross-sectional score, rank, bucket and
+the model's uncertainty band, plus a Markdown summary of the top and bottom names.
+
+The model's outputs are **ranking scores, not calibrated return forecasts**: it is trained
+to order stocks (rank and IC losses next to the quantile loss), so their level and spread
+need not match realised returns. The evaluation report compares both
+(``calibration`` in ``evaluation_metrics``).
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_da
 from atft_kedro.normalization.dense import build_dense_model_input
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.normalization.state import NormalizerState
-from atft_kedro.pipelines.evaluation.nodes import quantile_column
+from atft_kedro.pipelines.inference.params import InferenceParams
 from atft_kedro.schemas.manifest import FeatureManifest
+from atft_kedro.schemas.model_output import quantile_column
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +51,13 @@ def rank_newest_date(
     stock_graph: pl.DataFrame,
     normalization: NormalizationParams,
     horizons: list[int],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Forecast and rank every stock on the newest date of ``features``.
+) -> pl.DataFrame:
+    """The model's outputs for every stock listed on the newest date of ``features``.
 
     Returns:
-        ``daily_ranking`` twice (Parquet and CSV): Date, Code, rank (1 = highest median forecast
-        of the training's primary horizon), ``pred_{h}d`` (median) and ``q{p}_{h}d`` per horizon.
+        ``newest_forecasts``: Date, Code, rank (1 = highest median output of the training's
+        primary horizon), ``primary_horizon``, ``pred_{h}d`` (median) and ``q{p}_{h}d`` per
+        horizon, in the model's raw units.
     """
     manifest = FeatureManifest.from_json_dict(feature_manifest)
     model = build_model_from_checkpoint(model_checkpoint, manifest)
@@ -83,9 +93,111 @@ def rank_newest_date(
     ranking = (
         pl.DataFrame({"Code": model_input.codes[listed].astype(str), **columns})
         .with_columns(pl.lit(newest_date, dtype=pl.Date).alias("Date"))
-        .with_columns(pl.col(f"pred_{primary}d").rank("ordinal", descending=True).cast(pl.Int32).alias("rank"))
+        .with_columns(pl.col(f"pred_{primary}d").rank("ordinal", descending=True).cast(pl.Int32).alias("rank"),
+                      pl.lit(primary, dtype=pl.Int32).alias("primary_horizon"))
         .sort("rank")
-        .select("Date", "Code", "rank", pl.exclude("Date", "Code", "rank"))
+        .select("Date", "Code", "rank", "primary_horizon", pl.exclude("Date", "Code", "rank", "primary_horizon"))
     )
-    logger.info("daily_ranking for %s: %d stocks ranked by their %d-day forecast", newest_date, ranking.height, primary)
-    return ranking, ranking
+    logger.info("newest forecasts for %s: %d stocks, ranked by their %d-day forecast", newest_date, ranking.height,
+                primary)
+    return ranking
+
+
+def _last_known(table: pl.DataFrame, newest: Any, columns: list[str]) -> pl.DataFrame:
+    """Each code's latest row dated on or before ``newest`` (as-of, never a later snapshot)."""
+    return (table.filter(pl.col("Date") <= newest).sort("Code", "Date")
+            .group_by("Code", maintain_order=True).last().select("Code", *columns))
+
+
+def build_daily_ranking(
+    newest_forecasts: pl.DataFrame,
+    listed_info: pl.DataFrame,
+    daily_quotes: pl.DataFrame,
+    inference: InferenceParams,
+    horizons: list[int],
+) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+    """The newest date's ranking, as a portfolio manager reads it.
+
+    Per stock: Code, CompanyName, Sector33CodeName, MarketCodeName (as of the newest date),
+    ``last_close`` (last traded close, yen) and ``adv_{w}d_yen`` (mean traded value over the
+    stock's last ``inference.adv_window_days`` trading days, untraded days as 0). Per horizon h:
+    ``score_{h}d`` (the median model output standardised across the day's stocks: a
+    z-score, not a return), ``rank_{h}d`` (1 = highest), ``bucket_{h}d`` (1 = lowest of
+    ``inference.buckets`` equal-count buckets) and ``band_{h}d`` (the model's highest minus
+    lowest quantile in the same z units: its relative uncertainty, not a return interval).
+    ``rank`` is the rank of the primary horizon (the checkpoint's early-stopping horizon).
+
+    Returns:
+        ``daily_ranking`` (Parquet, full precision), ``daily_ranking_csv`` (rounded to
+        ``inference.csv_decimals``, traded value to the yen) and ``daily_ranking_summary``
+        (Markdown: the top and bottom ``inference.summary_rows`` names of the primary horizon).
+    """
+    if newest_forecasts.height == 0:
+        raise ValueError("newest_forecasts is empty: no stock to rank")
+    newest = newest_forecasts["Date"].max()
+    primary = int(newest_forecasts["primary_horizon"][0])
+    names = _last_known(listed_info, newest, ["CompanyName", "Sector33CodeName", "MarketCodeName"])
+    adv = f"adv_{inference.adv_window_days}d_yen"
+    liquidity = (
+        daily_quotes.filter(pl.col("Date") <= newest).sort("Code", "Date")
+        .group_by("Code", maintain_order=True)
+        .agg(pl.col("Close").drop_nulls().last().alias("last_close"),
+             pl.col("TurnoverValue").fill_null(0.0).tail(inference.adv_window_days).mean().alias(adv))
+    )
+    per_horizon = []
+    for h in horizons:
+        low, high = _band_columns(newest_forecasts, h)
+        pred = pl.col(f"pred_{h}d")
+        std = pred.std()
+        per_horizon += [
+            ((pred - pred.mean()) / std).alias(f"score_{h}d"),
+            pred.rank("ordinal", descending=True).cast(pl.Int32).alias(f"rank_{h}d"),
+            ((pred.rank("ordinal") - 1) * inference.buckets // pl.len() + 1).cast(pl.Int32).alias(f"bucket_{h}d"),
+            ((pl.col(high) - pl.col(low)) / std).alias(f"band_{h}d"),
+        ]
+    ranking = (
+        newest_forecasts.select("Date", "Code", *per_horizon)
+        .join(names, on="Code", how="left")
+        .join(liquidity, on="Code", how="left")
+        .with_columns(pl.col(f"rank_{primary}d").alias("rank"))
+        .sort("rank")
+        .select("Date", "Code", "CompanyName", "Sector33CodeName", "MarketCodeName", "last_close", adv, "rank",
+                *(c for h in horizons for c in (f"score_{h}d", f"rank_{h}d", f"bucket_{h}d", f"band_{h}d")))
+    )
+    rounded = ranking.with_columns(pl.col(pl.Float64).exclude(adv).round(inference.csv_decimals),
+                                   pl.col(adv).round(0))
+    logger.info("daily_ranking for %s: %d stocks, ranked by the %d-day score", newest, ranking.height, primary)
+    return ranking, rounded, ranking_summary(ranking, primary, inference)
+
+
+def _band_columns(newest_forecasts: pl.DataFrame, horizon: int) -> tuple[str, str]:
+    """The lowest and highest quantile columns of a horizon, e.g. ``q0.1_5d``, ``q0.9_5d``."""
+    levels = sorted(float(c[1:].split("_")[0]) for c in newest_forecasts.columns
+                    if c.startswith("q") and c.endswith(f"_{horizon}d"))
+    if len(levels) < 2:
+        raise ValueError(f"newest_forecasts has fewer than two quantile columns for horizon {horizon}")
+    return quantile_column(levels[0], horizon), quantile_column(levels[-1], horizon)
+
+
+def ranking_summary(ranking: pl.DataFrame, primary: int, inference: InferenceParams) -> str:
+    """Markdown: the ``summary_rows`` highest and lowest ranked names of the primary horizon."""
+    n = inference.summary_rows
+    date = ranking["Date"].max()
+    columns = ["rank", "Code", "CompanyName", "Sector33CodeName", "MarketCodeName", "last_close",
+               f"adv_{inference.adv_window_days}d_yen", f"score_{primary}d", f"band_{primary}d"]
+
+    def table(frame: pl.DataFrame) -> list[str]:
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in frame.select(columns).iter_rows():
+            cells = [f"{v:,.0f}" if isinstance(v, float) and abs(v) >= 1000 else
+                     (f"{v:.2f}" if isinstance(v, float) else ("" if v is None else str(v))) for v in row]
+            lines.append("| " + " | ".join(cells) + " |")
+        return lines
+
+    lines = [f"# Daily ranking for {date}", "",
+             f"{ranking.height} stocks ranked by the model's {primary}-day score (a cross-sectional z-score of the "
+             "model's output: an ordering, not a return forecast). `band` is the model's uncertainty band "
+             "(highest minus lowest quantile) in the same z units.", "",
+             f"## Top {min(n, ranking.height)}", "", *table(ranking.head(n)), "",
+             f"## Bottom {min(n, ranking.height)}", "", *table(ranking.tail(n).reverse()), ""]
+    return "\n".join(lines)
