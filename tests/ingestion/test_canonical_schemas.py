@@ -117,3 +117,33 @@ def test_every_table_maps_its_empty_raw_form_to_a_valid_canonical_table() -> Non
     for spec in tables.TABLES:
         spec.raw_schema().validate(spec.empty_raw())
         spec.canonical_schema().validate(spec.to_canonical(spec.empty_raw()))
+
+
+NUMBER_COLUMNS = [(spec, column) for spec in tables.TABLES for column in spec.columns if column.dtype == pl.Float64]
+
+
+@pytest.mark.parametrize(("spec", "column"), NUMBER_COLUMNS,
+                         ids=[f"{s.raw_name}.{c.raw}" for s, c in NUMBER_COLUMNS])
+def test_every_number_column_refuses_nan_and_inf_in_both_layers(spec: tables.TableSpec, column: tables.Column) -> None:
+    import pandera.errors
+
+    for schema, name in ((spec.raw_schema(), column.raw), (spec.canonical_schema(), column.canonical)):
+        check = schema.columns[name]
+        check.validate(pl.DataFrame({name: [1.0]}, schema={name: pl.Float64}))
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            # pandera reports NaN in a non-nullable column as a null; either way it is refused
+            with pytest.raises(pandera.errors.SchemaError, match="finite|null"):
+                check.validate(pl.DataFrame({name: [1.0, bad]}, schema={name: pl.Float64}))
+        if column.nullable:
+            check.validate(pl.DataFrame({name: [1.0, None]}, schema={name: pl.Float64}))
+
+
+def test_the_oracle_refuses_nan_but_keeps_null() -> None:
+    import pandera.errors
+
+    from atft_kedro.schemas.raw import ORACLE_EXPECTED_RETURNS
+
+    frame = pl.DataFrame({"Date": [dt.date(2024, 1, 4)] * 2, "Code": ["13010", "72030"], "exp_ret_5d": [0.01, None]})
+    ORACLE_EXPECTED_RETURNS.validate(frame)
+    with pytest.raises(pandera.errors.SchemaError, match="finite"):
+        ORACLE_EXPECTED_RETURNS.validate(frame.with_columns(pl.lit(float("nan")).alias("exp_ret_5d")))
