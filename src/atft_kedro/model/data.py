@@ -30,7 +30,8 @@ EDGE_ATTRIBUTES = ("rho", "same_sector", "same_market")
 
 def to_device(array: np.ndarray, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Copy a host array to ``device``: through pinned memory and without blocking the host on CUDA."""
-    tensor = torch.as_tensor(array, dtype=dtype)
+    # np.require copies only a read-only array (Polars' zero-copy views are): torch cannot share those.
+    tensor = torch.as_tensor(np.require(array, requirements="W"), dtype=dtype)
     if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
