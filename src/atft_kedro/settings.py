@@ -2,6 +2,7 @@
 
 from atft_kedro.config import ProjectConfigLoader, ProjectContext
 from atft_kedro.hooks import DeviceCheckHook, ParameterLoggingHook
+from atft_kedro.runtime import RuntimeHook
 from atft_kedro.tracking import MlflowTrackingHook
 
 # MlflowTrackingHook extends kedro-mlflow's own hook (flattened typed parameters, per-epoch
@@ -9,6 +10,7 @@ from atft_kedro.tracking import MlflowTrackingHook
 # so the plugin's auto-registered copy is disabled below to keep one MLflow run per kedro run.
 HOOKS = (ParameterLoggingHook(), DeviceCheckHook(), MlflowTrackingHook())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
+HOOKS = (*HOOKS, RuntimeHook())  # training.threads for torch, scikit-learn and LightGBM (atft_kedro.runtime)
 
 # Kedro's OmegaConfigLoader, plus conf/local/credentials.yml under every --env (see config.py).
 CONFIG_LOADER_CLASS = ProjectConfigLoader

@@ -54,6 +54,7 @@ BASE_TRAINING = {
     "gate_lr_scale": 1.0,
     "forecast_days_per_batch": 8,
     "compile": False,
+    "threads": 1,
     "collapse": {"min_spread": 0.0, "patience_epochs": 2, "action": "error"},
     "phases": [{"name": "all", "epochs": 2, "lr_scale": 1.0, "fan": True, "gat": True}],
 }

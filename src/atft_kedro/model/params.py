@@ -163,6 +163,11 @@ class TrainingParams(BaseModel):
         ge=1, description="trading days per forward pass when forecasting (evaluation, inference); memory only"
     )
     compile: bool = Field(description="wrap the model in torch.compile for training (first steps compile)")
+    threads: int | None = Field(
+        ge=1,
+        description="CPU threads for torch and, through threadpoolctl, for the BLAS/OpenMP pools of "
+        "scikit-learn and LightGBM (atft_kedro.runtime); null = every core this process may use",
+    )
     collapse: CollapseParams
     phases: tuple[PhaseParams, ...] = Field(min_length=1)
 

@@ -13,6 +13,7 @@ from atft_kedro.baselines.params import BaselineParams
 from atft_kedro.graph_packing import pack_graph
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.model.trainer import train_model
+from atft_kedro.runtime import apply_threads
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import ModelInput, Splits
 
@@ -38,6 +39,7 @@ def train_atft_gat_fan(
         ``model_checkpoint`` (dict for ``torch.save``) and ``training_history`` (one row per epoch).
     """
     manifest = FeatureManifest.from_json_dict(feature_manifest)
+    apply_threads(training.threads)  # also where a Dask worker runs this node, outside the hooks
     return train_model(
         model_input,
         Splits.model_validate(splits),
