@@ -1,6 +1,14 @@
 """Project settings: configuration environments and hooks."""
 
-from atft_kedro.config import ProjectConfigLoader, ProjectContext
+from kedro.framework.project import LOGGING
+
+from atft_kedro.warnings_logging import capture_warnings
+
+# Python warnings into logging, less the third-party ones conf/logging.yml lists under
+# `ignored_warnings`; first, because the imports below warn (kedro-mlflow at import).
+capture_warnings(LOGGING.data)
+
+from atft_kedro.config import ProjectConfigLoader, ProjectContext  # noqa: E402
 from atft_kedro.hooks import DeviceCheckHook, ParameterLoggingHook
 from atft_kedro.runtime import RuntimeHook
 from atft_kedro.tracking import MlflowTrackingHook
