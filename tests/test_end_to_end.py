@@ -21,8 +21,15 @@ def test_report_opens_with_the_comparison_table_and_links_existing_plots(test_en
     report = (reporting / "report.md").read_text()
     lines = report.splitlines()
     assert lines[0] == "# Evaluation report"
+    header = {line.split("**")[1]: line.split("**: ")[1] for line in lines[2:16] if line.startswith("- **")}
+    assert list(header)[:10] == ["data source", "universe", "train", "validation", "test", "label", "features",
+                                 "model", "MLflow run", "git commit"]
+    assert header["data source"] == "synthetic (environment `test`)"
+    assert header["label"].startswith("target_ret_{h}d(t) = P(t+1+h) / P(t+1) - 1")
+    assert len(header["MLflow run"]) == 32 and "git commit" in header  # n/a in a copy without .git
+    assert "walk-forward folds" in header
     table_start = next(i for i, line in enumerate(lines) if line.startswith("| model |"))
-    assert table_start < 10, "the report must open with the comparison table"
+    assert table_start < 20, "the report must open with the run's details, then the comparison table"
     models = {line.split("|")[1].strip() for line in lines[table_start + 2 : table_start + 8]}
     assert models == {"atft_gat_fan", "lightgbm", "hist_gbm", "ridge", "momentum_20d", "oracle"}
     linked = [line.split("](")[1].rstrip(")") for line in lines if line.startswith("![")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ MAX_VIZ_PORT = 49151
 #: Longest wait for the server to answer ``/api/main`` (it starts in ~15 s on a busy 2-core machine).
 STARTUP_TIMEOUT_S = 90.0
 PIPELINES = ["ingestion", "feature_engineering", "normalization", "training", "evaluation", "inference",
-             "__default__"]
+             "walk_forward", "__default__"]
 #: The catalog's layers, in data-flow order: kedro viz must draw them left to right in this order.
 LAYERS = ["raw", "intermediate", "feature", "model_input", "models", "model_output", "reporting"]
 
@@ -152,10 +153,20 @@ def test_viz_draws_the_layers_left_to_right_in_data_flow_order(viz_url: str) -> 
 def test_viz_puts_every_catalog_dataset_in_its_layer(viz_url: str) -> None:
     declared = _catalog_layers()
     assert set(declared.values()) == set(LAYERS)
-    shown = {n["name"]: n.get("layer") for n in _get_json(f"{viz_url}/api/main")["nodes"] if n["type"] == "data"}
-    missing = sorted(set(declared) - set(shown))
+    shown = {}
+    for pipeline_id in PIPELINES:  # the default pipeline is the single chain; walk_forward has its own datasets
+        nodes = _get_json(f"{viz_url}/api/pipelines/{pipeline_id}")["nodes"]
+        shown.update({n["name"]: n.get("layer") for n in nodes if n["type"] == "data"})
+    # dataset factories ("fold_{k}.splits") appear as their resolved names ("fold_0.splits")
+    patterns = {name: layer for name, layer in declared.items() if "{" in name}
+    resolved = {name: layer for name, layer in declared.items() if "{" not in name}
+    missing = sorted(set(resolved) - set(shown))
     assert not missing, f"catalog datasets missing from kedro viz: {missing}"
-    wrong = {name: (shown[name], layer) for name, layer in declared.items() if shown[name] != layer}
+    for pattern, layer in patterns.items():
+        regex = "[^.]+".join(re.escape(part) for part in re.split(r"\{[^}]*\}", pattern))
+        matches = {n: shown[n] for n in shown if re.fullmatch(regex, n)}
+        assert matches and set(matches.values()) == {layer}, (pattern, matches)
+    wrong = {name: (shown[name], layer) for name, layer in resolved.items() if shown[name] != layer}
     assert not wrong, f"datasets in the wrong layer (shown, declared): {wrong}"
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import MemoryDataset
 
 logger = logging.getLogger(__name__)
 
@@ -72,3 +75,50 @@ class DeviceCheckHook:
                 f"{torch.__version__} sees no CUDA device on this machine; run on a GPU machine, or "
                 "use an environment with training.device: cpu (e.g. drop --env gpu)"
             )
+
+
+#: Catalog name of the run's identity, filled by ``RunContextHook`` and read by the reports.
+RUN_CONTEXT = "run_context"
+
+
+def git_commit(project_path: str | Path | None) -> str | None:
+    """The project's git commit (``+dirty`` when the tree has changes), or None outside a git checkout."""
+    if project_path is None:
+        return None
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_path, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=project_path,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head
+
+
+class RunContextHook:
+    """Put the run's identity into the catalog as ``run_context`` for the reports' headers.
+
+    ``{"env", "session_id", "mlflow_run_id", "git_commit", "pipeline"}``: the environment
+    (``--env``), Kedro's session id, the MLflow run this run is tracked in (None when
+    tracking is off), the project's git commit and the pipelines run. It runs after every
+    other ``before_pipeline_run`` hook (``trylast``), so the MLflow run is already open.
+    """
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        try:
+            import mlflow
+
+            active = mlflow.active_run()
+            mlflow_run_id = active.info.run_id if active is not None else None
+        except Exception:  # noqa: BLE001 - the report says "none" rather than stopping the run
+            mlflow_run_id = None
+        context = {
+            "env": run_params.get("env") or "local",
+            "session_id": run_params.get("session_id"),
+            "mlflow_run_id": mlflow_run_id,
+            "git_commit": git_commit(run_params.get("project_path")),
+            "pipeline": run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__",
+        }
+        catalog[RUN_CONTEXT] = MemoryDataset(context, copy_mode="assign")
+        logger.info("run context: %s", context)

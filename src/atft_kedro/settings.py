@@ -9,14 +9,16 @@ from atft_kedro.warnings_logging import capture_warnings
 capture_warnings(LOGGING.data)
 
 from atft_kedro.config import ProjectConfigLoader, ProjectContext  # noqa: E402
-from atft_kedro.hooks import DeviceCheckHook, ParameterLoggingHook
+from atft_kedro.hooks import DeviceCheckHook, ParameterLoggingHook, RunContextHook
 from atft_kedro.runtime import RuntimeHook
 from atft_kedro.tracking import MlflowTrackingHook
 
 # MlflowTrackingHook extends kedro-mlflow's own hook (flattened typed parameters, per-epoch
 # training metrics, evaluation metrics, report and checkpoint artifacts, failures as warnings),
 # so the plugin's auto-registered copy is disabled below to keep one MLflow run per kedro run.
-HOOKS = (ParameterLoggingHook(), DeviceCheckHook(), MlflowTrackingHook())
+# RunContextHook puts the run's env, MLflow run id and git commit into the catalog (run_context)
+# for the reports' headers.
+HOOKS = (ParameterLoggingHook(), DeviceCheckHook(), MlflowTrackingHook(), RunContextHook())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 HOOKS = (*HOOKS, RuntimeHook())  # training.threads for torch, scikit-learn and LightGBM (atft_kedro.runtime)
 

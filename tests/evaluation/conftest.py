@@ -76,7 +76,7 @@ def params() -> EvaluationParams:
             "top_k": 5,
             "cost_bps": 10.0,
             "periods_per_year": 245,
-            "importance": {"days": 10, "seed": 0},
+            "importance": {"days": 10, "max_features": 40, "seed": 0},
             "plots": {"top_features": 30},
         }
     )

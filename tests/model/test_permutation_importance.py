@@ -46,6 +46,11 @@ def test_signal_features_outrank_a_noise_feature(fitted) -> None:
     again = permutation_importance(_forecaster(data, model), mi, days, model.params.window_days, {}, horizon=1,
                                    min_stocks=10, seed=0)
     assert again["base_rank_ic"] == result["base_rank_ic"] and again["features"] == drops
+    # a cap scores the features of the most important groups first
+    capped = permutation_importance(_forecaster(data, model), mi, days, model.params.window_days,
+                                    {"noise": ["px_f4"], "signal": ["px_f0", "px_f1"]}, horizon=1, min_stocks=10,
+                                    seed=0, max_features=2)
+    assert list(capped["features"]) == ["px_f0", "px_f1"] and capped["features"]["px_f0"] == drops["px_f0"]
 
 
 def test_mean_rank_ic_is_spearman_per_day() -> None:

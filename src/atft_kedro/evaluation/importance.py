@@ -30,6 +30,9 @@ class ImportanceParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     days: int = Field(ge=2, description="validation days scored (evenly spaced over the validation split)")
+    max_features: int = Field(
+        ge=1, description="features scored one by one, taken from the groups with the largest drop first "
+        "(every group is scored; one pass per feature is the cost)")
     seed: int = Field(description="seeds the shuffles")
 
 
@@ -84,8 +87,9 @@ def permutation_importance(
     horizon: int,
     min_stocks: int,
     seed: int,
+    max_features: int | None = None,
 ) -> dict[str, Any]:
-    """Drop of the mean daily RankIC at ``horizon`` when each feature, then each group, is shuffled.
+    """Drop of the mean daily RankIC at ``horizon`` when each group, then each feature, is shuffled.
 
     Args:
         forecast: the model's point forecasts for given days of a model input.
@@ -96,10 +100,12 @@ def permutation_importance(
         horizon: the horizon scored (one of ``model_input.horizons``).
         min_stocks: fewest stocks for a day to count.
         seed: seeds the shuffles (the same permutations for every feature).
+        max_features: score at most this many features one by one: those of the groups with
+            the largest drop first, in manifest order within a group (None: every feature).
 
     Returns:
         ``{"base_rank_ic", "features": {name: drop}, "groups": {name: drop}}``; a positive
-        drop means the forecasts need the input.
+        drop means the forecasts need the input. Features not scored are absent.
     """
     h = list(model_input.horizons.tolist()).index(horizon)
     part, local = _window_part(model_input, np.asarray(days, dtype=np.int64), window)
@@ -123,8 +129,13 @@ def permutation_importance(
             part.features[:, :, columns] = saved
 
     names = list(model_input.feature_names)
+    group_drop = {group: base - scrambled([names.index(n) for n in members]) for group, members in groups.items()}
+    ranked_groups = sorted(group_drop, key=lambda g: -group_drop[g] if np.isfinite(group_drop[g]) else np.inf)
+    in_groups = [n for g in ranked_groups for n in groups[g]]
+    order = in_groups + [n for n in names if n not in set(in_groups)]
+    chosen = order if max_features is None else order[:max_features]
     return {
         "base_rank_ic": base,
-        "features": {name: base - scrambled([i]) for i, name in enumerate(names)},
-        "groups": {group: base - scrambled([names.index(n) for n in members]) for group, members in groups.items()},
+        "features": {name: base - scrambled([names.index(name)]) for name in chosen},
+        "groups": group_drop,
     }

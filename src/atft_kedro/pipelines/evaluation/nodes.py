@@ -24,9 +24,10 @@ from atft_kedro.evaluation.importance import evenly_spaced, permutation_importan
 from atft_kedro.evaluation.params import EvaluationParams
 from atft_kedro.evaluation.plots import make_figures
 from atft_kedro.evaluation.report import render_report
-from atft_kedro.labels import LabelParams, period_returns
 from atft_kedro.graph_packing import pack_graph
+from atft_kedro.labels import LabelParams, period_returns
 from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
+from atft_kedro.pipelines.ingestion.params import IngestionParams
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import ModelInput, Splits
 from atft_kedro.schemas.model_output import quantile_column
@@ -100,7 +101,9 @@ def permutation_feature_importance(
 
     Each input is shuffled across the stocks of each day (``atft_kedro.evaluation.importance``);
     its importance is the drop of the mean daily RankIC at ``evaluation.primary_horizon`` over
-    ``evaluation.importance.days`` validation days spread evenly over the split.
+    ``evaluation.importance.days`` validation days spread evenly over the split. Every group
+    is scored; features one by one up to ``evaluation.importance.max_features``, from the
+    groups with the largest drop first.
 
     Returns:
         ``feature_importance``: method, horizon, scored dates, ``base_rank_ic``, ``features``
@@ -128,7 +131,7 @@ def permutation_feature_importance(
     started = time.perf_counter()
     result = permutation_importance(
         point_forecasts, model_input, days, model.params.window_days, groups, evaluation.primary_horizon,
-        evaluation.min_stocks_per_day, evaluation.importance.seed,
+        evaluation.min_stocks_per_day, evaluation.importance.seed, evaluation.importance.max_features,
     )
     by_drop = lambda d: dict(sorted(d.items(), key=lambda kv: -kv[1] if np.isfinite(kv[1]) else np.inf))  # noqa: E731
     logger.info("permutation importance of %d features and %d groups on %d validation days in %.1f s "
@@ -140,6 +143,7 @@ def permutation_feature_importance(
         "horizon": evaluation.primary_horizon,
         "dates": [str(d) for d in model_input.dates[days].astype("datetime64[D]")],
         "base_rank_ic": result["base_rank_ic"],
+        "features_scored": f"{len(result['features'])} of {len(manifest.features)}",
         "features": by_drop(result["features"]),
         "groups": by_drop(result["groups"]),
     }
@@ -250,6 +254,57 @@ def plot_evaluation(
 PLOTS_FOLDER = "plots"
 
 
-def write_report(evaluation_metrics: dict[str, Any], plot_names: list[str]) -> str:
-    """The Markdown report: the comparison table first, then the figures (relative links)."""
-    return render_report(evaluation_metrics, {name: f"{PLOTS_FOLDER}/{name}.png" for name in plot_names})
+def report_header(
+    run_context: dict[str, Any],
+    splits: dict[str, Any],
+    feature_manifest: dict[str, Any],
+    model_checkpoint: dict,
+    model_input: ModelInput,
+    ingestion: IngestionParams,
+    evaluation_metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's details, in the order the report shows them."""
+    parsed = Splits.model_validate(splits)
+    test_days = model_input.day_indices(parsed.test.start, parsed.test.end)
+    listed = model_input.mask[test_days].sum(axis=1) if test_days.size else np.zeros(1)
+
+    def span(r: Any) -> str:
+        return f"{r.start} .. {r.end} ({model_input.day_indices(r.start, r.end).size} trading days)"
+
+    n_weights = sum(int(np.prod(tuple(v.shape))) for v in model_checkpoint["state_dict"].values())
+    model = model_checkpoint["model_params"]
+    summary = model_checkpoint.get("history_summary", {})
+    header = {
+        "data source": f"{ingestion.source} (environment `{run_context.get('env')}`)",
+        "universe": f"{model_input.n_stocks:,} stocks in the model input; {float(np.mean(listed)):,.0f} listed per "
+                    f"test day on average",
+        "train": span(parsed.train),
+        "validation": span(parsed.validation),
+        "test": span(parsed.test),
+        "label": evaluation_metrics.get("labels", {}).get("formula"),
+        "features": f"{len(feature_manifest['features'])} (manifest hash `{str(model_checkpoint['manifest_hash'])[:16]}`)",
+        "model": f"ATFT-GAT-FAN, {n_weights:,} weights (hidden {model['hidden_size']}, window {model['window_days']} "
+                 f"days), best epoch {summary.get('best_epoch', 'n/a')}",
+        "MLflow run": run_context.get("mlflow_run_id"),
+        "git commit": run_context.get("git_commit"),
+    }
+    if parsed.folds:
+        header["walk-forward folds"] = (f"{len(parsed.folds)}, test blocks {parsed.folds[0].test.start} .. "
+                                        f"{parsed.folds[-1].test.end} (`kedro run --pipelines walk_forward`)")
+    return header
+
+
+def write_report(
+    evaluation_metrics: dict[str, Any],
+    plot_names: list[str],
+    run_context: dict[str, Any],
+    splits: dict[str, Any],
+    feature_manifest: dict[str, Any],
+    model_checkpoint: dict,
+    model_input: ModelInput,
+    ingestion: IngestionParams,
+) -> str:
+    """The Markdown report: the run's details, then the comparison table, then the figures (relative links)."""
+    header = report_header(run_context, splits, feature_manifest, model_checkpoint, model_input, ingestion,
+                           evaluation_metrics)
+    return render_report(evaluation_metrics, {name: f"{PLOTS_FOLDER}/{name}.png" for name in plot_names}, header)

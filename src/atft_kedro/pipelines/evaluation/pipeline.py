@@ -66,7 +66,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 write_report,
-                inputs=["evaluation_metrics", "evaluation_plot_names"],
+                inputs=["evaluation_metrics", "evaluation_plot_names", "run_context", "splits", "feature_manifest",
+                        "model_checkpoint", "model_input", "params:ingestion"],
                 outputs="evaluation_report",
                 name="write_report",
             ),
