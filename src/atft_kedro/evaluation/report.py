@@ -59,20 +59,29 @@ def comparison_table(models: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def render_report(metrics: dict[str, Any], plot_files: dict[str, str]) -> str:
+def run_header(header: dict[str, Any]) -> list[str]:
+    """Markdown lines: one ``- **field**: value`` per entry of ``header`` (what, where, when, which code)."""
+    return [f"- **{name}**: {'n/a' if value is None else value}" for name, value in header.items()] + [""]
+
+
+def render_report(metrics: dict[str, Any], plot_files: dict[str, str], header: dict[str, Any] | None = None) -> str:
     """The evaluation report as Markdown.
 
     Args:
         metrics: ``EvaluationResult.metrics`` (keys ``primary_horizon``, ``horizons``
             (primary first), ``parameters``, ``definitions``, ``by_horizon``).
         plot_files: figure name -> path relative to the report, shown in the given order.
+        header: the run's details shown first (data source, environment, universe, date
+            ranges, label, manifest hash, model size, MLflow run id, git commit), in order.
     """
     for key in ("primary_horizon", "horizons", "parameters", "definitions", "by_horizon"):
         if key not in metrics:
             raise ValueError(f"evaluation metrics lack key '{key}'")
     params = metrics["parameters"]
     lines = ["# Evaluation report", ""]
-    if "labels" in metrics:
+    if header:
+        lines += run_header(header)
+    elif "labels" in metrics:
         lines += [f"Label: {metrics['labels']['formula']}.", ""]
     for horizon in metrics["horizons"]:
         block = metrics["by_horizon"][str(horizon)]
