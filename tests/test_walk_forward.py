@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
 import polars as pl
 import pytest
 
+from atft_kedro.evaluation.walk_forward import FoldBlock, rank_average, seed_spread
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.normalization.robust import fit_robust_state
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import Splits
 
-pytestmark = pytest.mark.slow
 MODELS = {"atft_gat_fan", "lightgbm", "hist_gbm", "ridge", "momentum_20d", "oracle"}
 
 
@@ -21,6 +22,7 @@ def _splits(run) -> Splits:
     return Splits.model_validate(json.loads((run.data / "05_model_input/splits.json").read_text()))
 
 
+@pytest.mark.slow
 def test_at_least_three_folds_whose_stitched_dates_are_their_test_blocks(walk_forward_run) -> None:
     splits = _splits(walk_forward_run)
     assert len(splits.folds) >= 3
@@ -39,6 +41,7 @@ def test_at_least_three_folds_whose_stitched_dates_are_their_test_blocks(walk_fo
     assert max(expected) == feature_dates.max()
 
 
+@pytest.mark.slow
 def test_each_fold_normalizer_is_fitted_on_its_own_training_dates(walk_forward_run) -> None:
     from kedro_project import load_conf
 
@@ -59,6 +62,7 @@ def test_each_fold_normalizer_is_fitted_on_its_own_training_dates(walk_forward_r
     assert not np.allclose(centres[0], centres[-1])  # the folds' statistics differ: the check can fail
 
 
+@pytest.mark.slow
 def test_report_opens_with_the_stitched_comparison_and_paired_tests(walk_forward_run) -> None:
     reporting = walk_forward_run.data / "08_reporting/walk_forward"
     lines = (reporting / "report.md").read_text().splitlines()
@@ -77,3 +81,69 @@ def test_report_opens_with_the_stitched_comparison_and_paired_tests(walk_forward
     interval = extras["rank_ic_interval"]["atft_gat_fan"]
     assert interval["ci_low"] < metrics["by_horizon"]["5"]["models"]["atft_gat_fan"]["rank_ic"]["mean"] < \
         interval["ci_high"]
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_seed_spread_of_every_fold(walk_forward_run) -> None:
+    reporting = walk_forward_run.data / "08_reporting/walk_forward"
+    metrics = json.loads((reporting / "metrics.json").read_text())
+    folds = len(metrics["walk_forward"]["folds"])
+    spread = metrics["walk_forward"]["by_horizon"]["5"]["seed_spread"]
+    assert [row["fold"] for row in spread] == list(range(folds))
+    per_fold = {row["fold"]: row["rank_ic_mean"] for row in metrics["walk_forward"]["by_horizon"]["5"]["per_fold"]
+                if row["model"] == "atft_gat_fan"}
+    for row in spread:  # conf/base trains one seed: the fold's forecast is that seed's own
+        assert row["n_seeds"] == 1 and row["std"] is None and row["ensemble"] == per_fold[row["fold"]]
+    report = (reporting / "report.md").read_text()
+    assert "## Seeds, 5-day horizon" in report
+    for k in range(folds):
+        seed_file = walk_forward_run.data / f"07_model_output/walk_forward/fold_{k}/seed_0/atft_predictions.parquet"
+        own = pl.read_parquet(walk_forward_run.data / f"07_model_output/walk_forward/fold_{k}/predictions.parquet")
+        assert own.filter(pl.col("model") == "atft_gat_fan").sort("Date", "Code").equals(
+            pl.read_parquet(seed_file).sort("Date", "Code"))
+
+
+def _seed_forecasts(values: list[float], day: dt.date = dt.date(2024, 1, 4)) -> pl.DataFrame:
+    return pl.DataFrame({"Date": [day] * len(values), "Code": [f"{1300 + i}" for i in range(len(values))],
+                         "model": ["atft_gat_fan"] * len(values), "pred_5d": values,
+                         "q0.1_5d": [v - 1 for v in values]})
+
+
+def test_rank_average_averages_each_seeds_centred_ranks() -> None:
+    a = _seed_forecasts([0.10, 0.20, 0.30, 0.40])       # ranks 1 2 3 4
+    b = _seed_forecasts([400.0, 300.0, 200.0, 100.0])   # ranks 4 3 2 1, a thousand times the scale
+    c = _seed_forecasts([0.0, 1.0, 1.0, 2.0])           # ranks 1 2.5 2.5 4 (ties share their average)
+    out = rank_average([a, b, c]).sort("Code")
+    centred = {1: -0.375, 2: -0.125, 2.5: 0.0, 3: 0.125, 4: 0.375}  # (rank - 0.5) / 4 - 0.5
+    expected = [(centred[1] + centred[4] + centred[1]) / 3, (centred[2] + centred[3] + centred[2.5]) / 3,
+                (centred[3] + centred[2] + centred[2.5]) / 3, (centred[4] + centred[1] + centred[4]) / 3]
+    assert out["pred_5d"].to_list() == pytest.approx(expected)
+    assert out.columns == ["Date", "Code", "model", "pred_5d"]  # no quantiles for an average of ranks
+    assert rank_average([a]).equals(a)  # one seed: its own forecasts, quantiles included
+
+
+def test_rank_average_refuses_seeds_that_forecast_different_rows() -> None:
+    a = _seed_forecasts([0.1, 0.2, 0.3])
+    b = _seed_forecasts([0.1, 0.2, 0.3]).with_columns(pl.col("Code").replace("1302", "9999"))
+    with pytest.raises(ValueError, match=r"seeds 0 and 1 forecast different \(Date, Code, model\) rows.*9999"):
+        rank_average([a, b])
+
+
+def test_seed_spread_per_fold_and_the_ensemble() -> None:
+    blocks = [FoldBlock(0, dt.date(2024, 1, 1), dt.date(2024, 1, 31)), FoldBlock(1, dt.date(2024, 2, 1),
+                                                                                  dt.date(2024, 2, 29))]
+    scores = pl.DataFrame({
+        "seed": [0, 0, 1, 1, 0, 1],
+        "Date": [dt.date(2024, 1, 5), dt.date(2024, 1, 6), dt.date(2024, 1, 5), dt.date(2024, 1, 6),
+                 dt.date(2024, 2, 5), dt.date(2024, 2, 5)],
+        "rank_ic": [0.1, 0.3, -0.1, 0.1, 0.05, 0.07],
+    })
+    per_fold = [{"fold": 0, "model": "atft_gat_fan", "rank_ic_mean": 0.12},
+                {"fold": 0, "model": "ridge", "rank_ic_mean": 0.5},
+                {"fold": 1, "model": "atft_gat_fan", "rank_ic_mean": 0.06}]
+    rows = seed_spread(scores, blocks, per_fold, "atft_gat_fan")
+    assert [r["fold"] for r in rows] == [0, 1]
+    assert rows[0]["rank_ic_by_seed"] == pytest.approx([0.2, 0.0])
+    assert rows[0]["min"] == pytest.approx(0.0) and rows[0]["max"] == pytest.approx(0.2)
+    assert rows[0]["std"] == pytest.approx(0.1414213562)
+    assert rows[0]["ensemble"] == 0.12 and rows[1]["ensemble"] == 0.06

@@ -202,6 +202,19 @@ def render_walk_forward_report(metrics: dict[str, Any], plot_files: dict[str, st
                         f"{_number(2)(cell.get((p, m), {}).get('long_short_sharpe'))}" for m in models)]
              for p in periods],
         )
+    spread = extras.get("seed_spread") or []
+    if spread:
+        seeds = max(row["n_seeds"] for row in spread)
+        lines += ["", f"## Seeds, {h}-day horizon: mean RankIC of each seed's own forecasts per fold", "",
+                  f"{reference} forecasts each fold with the rank-average of {seeds} seed(s) (training.seed + s); "
+                  "the spread across seeds is how much of a fold's RankIC is the luck of one initialisation.", ""]
+        lines += _table(
+            ["fold", *(f"seed {s}" for s in range(seeds)), "min", "max", "std", "rank-average"],
+            [[str(row["fold"]), *(num(v) for v in row["rank_ic_by_seed"]),
+              *([""] * (seeds - len(row["rank_ic_by_seed"]))),
+              num(row["min"]), num(row["max"]), "-" if row["std"] is None else num(row["std"]), num(row["ensemble"])]
+             for row in spread],
+        )
     if plot_files:
         lines += ["", "## Figures", ""]
         for name, path in plot_files.items():

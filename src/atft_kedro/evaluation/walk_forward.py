@@ -205,3 +205,79 @@ def walk_forward_summary(
             "per_year": year_table(scores, portfolio, periods_per_year).to_dicts(),
         }
     return out
+
+
+def rank_average(forecasts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The seeds' forecasts of one model as one: per day and horizon, the mean of each seed's rank.
+
+    Each seed's ``pred_{h}d`` becomes its centred cross-sectional rank on its day,
+    ``(rank - 0.5) / n - 0.5`` in (-0.5, 0.5) (average ranks for ties, n = the day's non-null
+    forecasts), and the seeds' ranks are averaged: a seed with a wider forecast scale weighs no more
+    than another. Quantile columns are dropped (a rank average has no quantiles). One seed is
+    returned as it is (its own forecasts, quantiles included).
+
+    Args:
+        forecasts: one table per seed (Date, Code, model, ``pred_{h}d``, ...), the same rows each.
+
+    Raises:
+        ValueError: no table; the tables differ in their (Date, Code, model) rows or columns.
+    """
+    if not forecasts:
+        raise ValueError("rank_average: no seed forecasts")
+    if len(forecasts) == 1:
+        return forecasts[0]
+    keys = ["Date", "Code", "model"]
+    preds = sorted(c for c in forecasts[0].columns if c.startswith("pred_"))
+    first = forecasts[0].select(keys).sort(keys)
+    for seed, frame in enumerate(forecasts[1:], start=1):
+        columns = sorted(c for c in frame.columns if c.startswith("pred_"))
+        if columns != preds:
+            raise ValueError(f"rank_average: seed 0 forecasts {preds} but seed {seed} forecasts {columns}")
+        other = frame.select(keys).sort(keys)
+        if not other.equals(first):
+            only = pl.concat([first.join(other, on=keys, how="anti").with_columns(pl.lit(0).alias("seed")),
+                              other.join(first, on=keys, how="anti").with_columns(pl.lit(seed).alias("seed"))])
+            raise ValueError(f"rank_average: seeds 0 and {seed} forecast different (Date, Code, model) rows "
+                             f"({first.height} vs {other.height}), e.g. rows only in one seed: "
+                             f"{only.head(3).to_dicts()}")
+    stacked = pl.concat([f.select(*keys, *preds).with_columns(pl.lit(s, pl.Int32).alias("seed"))
+                         for s, f in enumerate(forecasts)])
+    centred = [((pl.col(c).rank("average") - 0.5) / pl.col(c).count() - 0.5).over("seed", "Date", "model").alias(c)
+               for c in preds]
+    return (stacked.lazy().with_columns(centred)
+            .group_by(keys).agg(pl.col(c).mean() for c in preds)
+            .sort(keys).collect())
+
+
+def seed_spread(
+    seed_scores: pl.DataFrame, blocks: Sequence[FoldBlock], ensemble_per_fold: Sequence[dict[str, Any]],
+    reference_model: str,
+) -> list[dict[str, Any]]:
+    """Per fold: the mean daily RankIC of each seed's own forecasts, their spread, and the ensemble's.
+
+    Args:
+        seed_scores: one horizon's daily scores of the seeds (seed, Date, rank_ic).
+        blocks: the folds' test blocks.
+        ensemble_per_fold: that horizon's per-fold table (rows with fold, model, rank_ic_mean).
+        reference_model: the model whose per-fold RankIC is the seeds' rank-average.
+
+    Returns:
+        rows: fold, n_seeds, rank_ic_by_seed (seed order), min, max, std (ddof=1, null for one
+        seed), ensemble (the rank-averaged forecast's mean RankIC on the fold).
+    """
+    require_columns(seed_scores, ["seed", "Date", "rank_ic"], "seed daily scores")
+    per_seed = (
+        assign_blocks(seed_scores, blocks).drop_nulls("fold")
+        .group_by("fold", "seed").agg(pl.col("rank_ic").drop_nans().mean().alias("rank_ic_mean"))
+        .sort("fold", "seed")
+    )
+    ensemble = {row["fold"]: row["rank_ic_mean"] for row in ensemble_per_fold if row["model"] == reference_model}
+    rows = []
+    for fold, group in per_seed.group_by("fold", maintain_order=True):
+        values = group["rank_ic_mean"]
+        rows.append({
+            "fold": int(fold[0]), "n_seeds": group.height, "rank_ic_by_seed": values.to_list(),
+            "min": values.min(), "max": values.max(), "std": values.std(ddof=1) if group.height > 1 else None,
+            "ensemble": ensemble.get(int(fold[0])),
+        })
+    return rows

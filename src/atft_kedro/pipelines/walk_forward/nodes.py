@@ -20,7 +20,14 @@ from atft_kedro.evaluation.evaluate import EvaluationResult, json_ready, ordered
 from atft_kedro.evaluation.params import EvaluationParams
 from atft_kedro.evaluation.plots import plot_fold_rank_ic, plot_walk_forward_pnl
 from atft_kedro.evaluation.report import render_walk_forward_report
-from atft_kedro.evaluation.walk_forward import FoldBlock, check_tiling, walk_forward_summary
+from atft_kedro.evaluation.metrics import align_forecasts, daily_scores
+from atft_kedro.evaluation.walk_forward import (
+    FoldBlock,
+    check_tiling,
+    rank_average,
+    seed_spread,
+    walk_forward_summary,
+)
 from atft_kedro.labels import LabelParams
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.pipelines.evaluation.nodes import MODEL_NAME, PLOTS_FOLDER, evaluate_models
@@ -44,23 +51,59 @@ def fold_splits_selector(fold: int) -> Callable[[dict[str, Any]], dict[str, Any]
     return select_fold_splits
 
 
-def train_fold_atft_gat_fan(
-    model_input: ModelInput,
-    splits: dict[str, Any],
-    stock_graph: pl.DataFrame,
-    feature_manifest: dict[str, Any],
-    normalizer: dict[str, Any],
-    model: ModelParams,
-    loss: LossParams,
-    training: TrainingParams,
-    walk_forward: WalkForwardParams,
-) -> tuple[dict, pl.DataFrame]:
-    """``train_atft_gat_fan`` on one fold, with ``params:training`` changed by ``walk_forward.training``."""
-    fold_training = walk_forward.fold_training(training)
-    if walk_forward.training:
-        logger.info("walk-forward training changes: %s", walk_forward.training)
-    return train_atft_gat_fan(model_input, splits, stock_graph, feature_manifest, normalizer, model, loss,
-                              fold_training)
+def seed_trainer(seed: int) -> Callable[..., tuple[dict, pl.DataFrame]]:
+    """The node function that trains seed ``seed`` (0-based) of a fold's ATFT-GAT-FAN."""
+
+    def train_seed_atft_gat_fan(
+        model_input: ModelInput,
+        splits: dict[str, Any],
+        stock_graph: pl.DataFrame,
+        feature_manifest: dict[str, Any],
+        normalizer: dict[str, Any],
+        model: ModelParams,
+        loss: LossParams,
+        training: TrainingParams,
+        walk_forward: WalkForwardParams,
+    ) -> tuple[dict, pl.DataFrame]:
+        seed_training = walk_forward.seed_training(training, seed)
+        logger.info("walk-forward seed %d: training.seed %d%s", seed, seed_training.seed,
+                    f", training changes {walk_forward.training}" if walk_forward.training else "")
+        return train_atft_gat_fan(model_input, splits, stock_graph, feature_manifest, normalizer, model, loss,
+                                  seed_training)
+
+    train_seed_atft_gat_fan.__doc__ = (
+        f"``train_atft_gat_fan`` on one fold with ``params:training`` changed by ``walk_forward.training`` and "
+        f"the random seed ``training.seed + {seed}``."
+    )
+    return train_seed_atft_gat_fan
+
+
+def rank_average_seeds(*seed_predictions: pl.DataFrame) -> pl.DataFrame:
+    """A fold's ATFT-GAT-FAN forecasts: the rank-average of its seeds' (one seed: its own forecasts)."""
+    averaged = rank_average(seed_predictions)
+    if len(seed_predictions) > 1:
+        logger.info("rank-averaged %d seeds' forecasts: %s rows", len(seed_predictions), f"{averaged.height:,}")
+    return averaged
+
+
+def stitch_seed_forecasts(walk_forward: WalkForwardParams, *fold_seed_predictions: pl.DataFrame) -> pl.DataFrame:
+    """Every seed's own ATFT-GAT-FAN forecasts, fold-major (fold 0 seed 0, fold 0 seed 1, ...), with fold and seed.
+
+    Raises:
+        ValueError: the number of tables is not a multiple of ``walk_forward.seeds`` (an environment
+            set another seed count than conf/base, from which the pipeline is built).
+    """
+    seeds = walk_forward.seeds
+    if len(fold_seed_predictions) % seeds:
+        raise ValueError(
+            f"walk_forward.seeds is {seeds} but the walk_forward pipeline has {len(fold_seed_predictions)} seed "
+            "namespaces in all: walk_forward.seeds must be the same in every environment as in conf/base "
+            "(the pipeline is built from conf/base)"
+        )
+    frames = [frame.select("Date", "Code", pl.col("^pred_\\d+d$")).with_columns(
+                  pl.lit(i // seeds, pl.Int32).alias("fold"), pl.lit(i % seeds, pl.Int32).alias("seed"))
+              for i, frame in enumerate(fold_seed_predictions)]
+    return pl.concat(frames, how="diagonal_relaxed").sort("fold", "seed", "Date", "Code")
 
 
 def fold_blocks(splits: dict[str, Any]) -> list[FoldBlock]:
@@ -102,6 +145,7 @@ def stitch_fold_forecasts(splits: dict[str, Any], trading_calendar: pl.DataFrame
 
 def evaluate_walk_forward(
     walk_forward_predictions: pl.DataFrame,
+    walk_forward_seed_predictions: pl.DataFrame,
     targets: pl.DataFrame,
     daily_quotes: pl.DataFrame,
     topix: pl.DataFrame,
@@ -116,7 +160,7 @@ def evaluate_walk_forward(
     Returns:
         ``walk_forward_metrics`` (the evaluation metrics with a ``walk_forward`` block: folds,
         bootstrap intervals, paired tests of ATFT-GAT-FAN against each model, per-fold and
-        per-year tables), ``walk_forward_daily_scores``, ``walk_forward_deciles``,
+        per-year tables, the seed spread of RankIC per fold), ``walk_forward_daily_scores``, ``walk_forward_deciles``,
         ``walk_forward_portfolio_returns``.
     """
     metrics, scores, deciles, portfolio = evaluate_models(
@@ -131,6 +175,16 @@ def evaluate_walk_forward(
          "validation_end": f.validation.end}
         for row, f in zip(summary["folds"], parsed.folds, strict=True)
     ]
+    blocks = fold_blocks(splits)
+    for h in ordered_horizons(evaluation):
+        panel = align_forecasts(
+            walk_forward_seed_predictions.with_columns(pl.format("seed_{}", pl.col("seed")).alias("model")),
+            targets, h)
+        scores_h = (daily_scores(panel, pred_col="pred", target_col="target",
+                                 min_stocks=evaluation.min_stocks_per_day, by=["model"])
+                    .with_columns(pl.col("model").str.strip_prefix("seed_").cast(pl.Int32).alias("seed")))
+        summary["by_horizon"][str(h)]["seed_spread"] = seed_spread(
+            scores_h, blocks, summary["by_horizon"][str(h)]["per_fold"], MODEL_NAME)
     metrics["walk_forward"] = json_ready(summary)
     primary = metrics["walk_forward"]["by_horizon"][str(evaluation.primary_horizon)]["paired_vs_reference"]
     logger.info("walk-forward paired RankIC t (ATFT-GAT-FAN minus model) at %d days: %s", evaluation.primary_horizon,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from atft_kedro.evaluation.walk_forward import BootstrapParams
 from atft_kedro.model.params import TrainingParams
@@ -18,12 +18,16 @@ class WalkForwardParams(BaseModel):
             sampled days per epoch, so that N folds fit the time of one chain); the rest of
             ``params:training`` applies as it is. Unknown keys are errors.
         bootstrap: the moving-block bootstrap of mean daily RankIC and of paired differences.
+        seeds: ATFT-GAT-FAN models trained per fold, seed s with ``training.seed + s``; the fold
+            forecasts with their rank-average. Structural like the fold count: the pipeline has one
+            namespace ``fold_{k}.seed_{s}`` per seed, read from ``conf/base`` at registration.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     training: dict[str, Any]
     bootstrap: BootstrapParams
+    seeds: int = Field(ge=1)
 
     @field_validator("training")
     @classmethod
@@ -39,3 +43,8 @@ class WalkForwardParams(BaseModel):
     def fold_training(self, training: TrainingParams) -> TrainingParams:
         """``params:training`` with this block's changes, validated as a whole."""
         return TrainingParams.model_validate({**training.model_dump(), **self.training})
+
+    def seed_training(self, training: TrainingParams, seed: int) -> TrainingParams:
+        """:meth:`fold_training` for seed number ``seed`` (0-based): its random seed is ``training.seed + seed``."""
+        fold = self.fold_training(training)
+        return TrainingParams.model_validate({**fold.model_dump(), "seed": fold.seed + seed})
