@@ -209,14 +209,20 @@ def add_events_on(tables: dict[str, pl.DataFrame], day: dt.date) -> dict[str, pl
 
 
 def pit_market() -> dict[str, pl.DataFrame]:
-    """The test market, its calendar starting on the first quote day.
+    """The test market, its calendar starting on the first quote day and holding 2s and 3s.
 
     So every statement disclosed earlier (a year of history) becomes known on the
     calendar's first day: many statements of one company available the same day.
     """
     tables = make_canonical_tables(N_STOCKS, N_DAYS, SEED, n_sectors=N_SECTORS)
     first = tables["daily_quotes"].get_column("Date").min()
-    tables["trading_calendar"] = tables["trading_calendar"].filter(pl.col("Date") >= first)
+    cal = tables["trading_calendar"].filter(pl.col("Date") >= first)
+    # all four J-Quants divisions: half-day sessions (2) trade, derivatives-only holidays (3) do not
+    every_40th = (pl.int_range(pl.len()) % 40 == 7)
+    tables["trading_calendar"] = cal.with_columns(
+        pl.when(every_40th & (pl.col("HolidayDivision") == "1")).then(pl.lit("2"))
+        .when(every_40th & (pl.col("HolidayDivision") == "0")).then(pl.lit("3"))
+        .otherwise(pl.col("HolidayDivision")).alias("HolidayDivision"))
     return tables
 
 
