@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from atft_kedro.model.data import GraphTensors, day_batch, device_tensors
+from atft_kedro.model.data import DeviceTensors, GraphTensors, day_batch, device_tensors
 from atft_kedro.model.network import ATFTGATFAN
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
@@ -109,8 +109,8 @@ def build_model_from_checkpoint(
         manifest: the current feature manifest (must equal the checkpoint's).
         device: "cpu" or "cuda"; None = the checkpoint's ``training.device``.
 
-    The model carries ``forecast_days_per_batch`` (the checkpoint's
-    ``training.forecast_days_per_batch``) for ``forecast_days``.
+    The model carries ``forecast_days_per_batch`` and ``precision`` (the checkpoint's
+    ``training.forecast_days_per_batch`` and ``training.precision``) for ``forecast_days``.
 
     Raises:
         ManifestMismatchError: ``manifest`` (the current features) differs from the checkpoint's,
@@ -134,6 +134,7 @@ def build_model_from_checkpoint(
     model.manifest_hash = checkpoint["manifest_hash"]
     model.horizons = list(checkpoint["horizons"])
     model.forecast_days_per_batch = int(training["forecast_days_per_batch"])
+    model.precision = str(training["precision"])
     return model.to(resolve_device(device or training["device"])).eval()
 
 
@@ -209,25 +210,55 @@ def forecast_days(
         )
     else:
         graph = as_graph_tensors(stock_graph, part)
-    graph = graph.to(device)
-    forecasts = torch.full((n_days, n_stocks, model.n_horizons, n_q), float("nan"), device=device)
+    forecasts, importance = forecast_tensors(
+        model, tensors, graph.to(device), day_indices - lo, days_per_batch, with_weights
+    )
+    out[:] = forecasts.cpu().numpy()
+    return out, (importance.cpu().numpy() if with_weights else None)
+
+
+@torch.no_grad()
+def forecast_tensors(
+    model: ATFTGATFAN,
+    tensors: DeviceTensors,
+    graph: GraphTensors,
+    day_indices: np.ndarray,
+    days_per_batch: int,
+    with_weights: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Forecast days of a model input already on the model's device; results stay there.
+
+    Runs under bf16 autocast when the model was trained with ``precision: bf16`` (its
+    ``precision`` attribute, set by ``build_model_from_checkpoint``; the heads stay float32).
+
+    Args:
+        tensors, graph: on the model's device; ``day_indices`` index their days.
+
+    Returns:
+        quantiles [len(days), N, H, Q] float32 (NaN for stocks not in the day's mask) and,
+        with ``with_weights``, the mean selection weight per feature over listed stocks [F].
+    """
+    model.eval()
+    device = tensors.device
+    n_stocks, n_q = tensors.n_stocks, len(model.params.quantiles)
+    forecasts = torch.full((len(day_indices), n_stocks, model.n_horizons, n_q), float("nan"), device=device)
     weight_sum = torch.zeros(model.n_features, dtype=torch.float64, device=device)
     real_rows = torch.zeros((), dtype=torch.float64, device=device)
-    for start in range(0, n_days, days_per_batch):
-        chunk = day_indices[start : start + days_per_batch] - lo
-        batch = day_batch(tensors, chunk, window, graph)
-        quantiles, weights = model(
-            batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask, return_weights=True
-        )
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=getattr(model, "precision", "fp32") == "bf16")
+    for start in range(0, len(day_indices), days_per_batch):
+        chunk = day_indices[start : start + days_per_batch]
+        batch = day_batch(tensors, chunk, model.params.window_days, graph)
+        with autocast:
+            quantiles, weights = model(
+                batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask, return_weights=True
+            )
         q = quantiles.float().reshape(len(chunk), n_stocks, model.n_horizons, n_q)
         forecasts[start : start + len(chunk)] = torch.where(batch.day_mask[..., None, None], q, float("nan"))
         if with_weights:
             real = batch.stock_mask.to(torch.float64)
             weight_sum += (weights.double().mean(1) * real[:, None]).sum(0)
             real_rows += real.sum()
-    out[:] = forecasts.cpu().numpy()
-    importance = (weight_sum / real_rows.clamp_min(1.0)).cpu().numpy() if with_weights else None
-    return out, importance
+    return forecasts, (weight_sum / real_rows.clamp_min(1.0) if with_weights else None)
 
 
 def predict(

@@ -71,18 +71,24 @@ def device_tensors(model_input: ModelInput, device: torch.device) -> DeviceTenso
     """Move a ``ModelInput`` to ``device`` once (float32 features) and rank its targets once."""
     mask = to_device(np.asarray(model_input.mask, dtype=bool), device, torch.bool)
     targets = to_device(np.asarray(model_input.targets, dtype=np.float32), device, torch.float32)
-    valid = torch.isfinite(targets) & mask.unsqueeze(-1)
-    ranks = torch.cat(
-        [
-            average_ranks(targets[i : i + RANK_DAYS_PER_CALL], valid[i : i + RANK_DAYS_PER_CALL])
-            for i in range(0, targets.shape[0], RANK_DAYS_PER_CALL)
-        ]
-    ) if targets.shape[0] else torch.zeros_like(targets)
     return DeviceTensors(
         features=to_device(np.asarray(model_input.features, dtype=np.float32), device, torch.float32),
         mask=mask,
         targets=targets,
-        target_ranks=ranks,
+        target_ranks=rank_targets(targets, mask),
+    )
+
+
+def rank_targets(targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """targets [D, N, H], mask [D, N] -> exact average ranks of each day's valid targets [D, N, H]."""
+    valid = torch.isfinite(targets) & mask.unsqueeze(-1)
+    if not targets.shape[0]:
+        return torch.zeros_like(targets)
+    return torch.cat(
+        [
+            average_ranks(targets[i : i + RANK_DAYS_PER_CALL], valid[i : i + RANK_DAYS_PER_CALL])
+            for i in range(0, targets.shape[0], RANK_DAYS_PER_CALL)
+        ]
     )
 
 

@@ -72,6 +72,8 @@ class ATFTGATFAN(nn.Module):
         self.manifest_hash: str | None = None
         #: days per forward pass in ``forecast_days`` (set by ``build_model_from_checkpoint``)
         self.forecast_days_per_batch: int | None = None
+        #: "fp32" or "bf16": forecasting runs under bf16 autocast when training did
+        self.precision = "fp32"
 
     def set_components(self, fan: bool, gat: bool) -> None:
         """Switch the FAN and GAT branches on/off; asking for a branch that was not built is an error."""
