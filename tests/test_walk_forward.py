@@ -147,3 +147,31 @@ def test_seed_spread_per_fold_and_the_ensemble() -> None:
     assert rows[0]["min"] == pytest.approx(0.0) and rows[0]["max"] == pytest.approx(0.2)
     assert rows[0]["std"] == pytest.approx(0.1414213562)
     assert rows[0]["ensemble"] == 0.12 and rows[1]["ensemble"] == 0.06
+
+
+def test_seed_s_trains_with_training_seed_plus_s_and_the_fold_changes() -> None:
+    from kedro_project import load_conf
+
+    from atft_kedro.model.params import TrainingParams
+    from atft_kedro.pipelines.walk_forward.params import WalkForwardParams
+
+    params = load_conf("base")["parameters"]
+    training = TrainingParams.model_validate(params["training"])
+    walk_forward = WalkForwardParams.model_validate(params["walk_forward"])
+    assert walk_forward.seeds == 1  # conf/base: one seed, the walk-forward as before seeds existed
+    seeds = [walk_forward.seed_training(training, s) for s in range(3)]
+    assert [t.seed for t in seeds] == [training.seed, training.seed + 1, training.seed + 2]
+    assert all(t.max_epochs == walk_forward.training["max_epochs"] != training.max_epochs for t in seeds)
+
+
+def test_another_seed_count_than_the_registered_one_is_refused() -> None:
+    from atft_kedro.pipelines.walk_forward.nodes import stitch_seed_forecasts
+    from atft_kedro.pipelines.walk_forward.params import WalkForwardParams
+
+    walk_forward = WalkForwardParams(training={}, bootstrap={"block_days": 5, "samples": 100, "confidence": 0.9,
+                                                             "seed": 1}, seeds=2)
+    frames = [_seed_forecasts([0.1, 0.2, 0.3]) for _ in range(3)]
+    with pytest.raises(ValueError, match="walk_forward.seeds is 2 but the walk_forward pipeline has 3 seed"):
+        stitch_seed_forecasts(walk_forward, *frames)
+    stitched = stitch_seed_forecasts(walk_forward, *frames, frames[0])
+    assert stitched.select("fold", "seed").unique().sort("fold", "seed").rows() == [(0, 0), (0, 1), (1, 0), (1, 1)]
