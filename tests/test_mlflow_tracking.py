@@ -87,6 +87,23 @@ def test_evaluation_metrics_flatten_per_horizon_and_model() -> None:
     }
 
 
+def test_walk_forward_metrics_are_logged_as_wf_with_their_extras() -> None:
+    metrics = {"by_horizon": {"5": {"models": {"lightgbm": {"rank_ic": {"mean": 0.03}}}}},
+               "walk_forward": {"folds": [{"fold": 0, "test_start": "2022-01-04"}], "by_horizon": {"5": {
+                   "rank_ic_interval": {"lightgbm": {"ci_low": 0.01, "ci_high": 0.05}},
+                   "paired_vs_reference": {"lightgbm": {"t_stat_newey_west": 2.5, "n_days": 200}},
+                   "per_fold": [{"fold": 0, "model": "lightgbm", "rank_ic_mean": 0.02}]}}}}
+    assert evaluation_metric_values(metrics, "wf") == {
+        "wf.h5.lightgbm.rank_ic.mean": 0.03,
+        "wf.extra.h5.rank_ic_interval.lightgbm.ci_low": 0.01,
+        "wf.extra.h5.rank_ic_interval.lightgbm.ci_high": 0.05,
+        "wf.extra.h5.paired_vs_reference.lightgbm.t_stat_newey_west": 2.5,
+        "wf.extra.h5.paired_vs_reference.lightgbm.n_days": 200.0,
+        "wf.extra.h5.per_fold.1.fold": 0.0,
+        "wf.extra.h5.per_fold.1.rank_ic_mean": 0.02,
+    }
+
+
 def test_relative_sqlite_uri_is_anchored_at_the_project_root(tmp_path: Path) -> None:
     assert anchored_tracking_uri("sqlite:///mlruns/mlflow.db", tmp_path) == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     assert anchored_tracking_uri("sqlite:////abs/mlflow.db", tmp_path) == "sqlite:////abs/mlflow.db"
