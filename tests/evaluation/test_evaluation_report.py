@@ -57,7 +57,7 @@ def test_metrics_per_model_and_horizon(evaluated) -> None:
     assert h5["models"]["inverse"]["ic"]["mean"] == pytest.approx(-1.0)
     assert abs(h5["models"]["noise"]["rank_ic"]["mean"]) < 0.1
     assert h5["models"]["oracle"]["n_dates_dropped"] == 9 and h5["models"]["late"]["n_dates_dropped"] == 0
-    deciles = h5["models"]["oracle"]["deciles"]
+    deciles = h5["models"]["oracle"]["buckets"]
     assert len(deciles) == 5 and deciles == sorted(deciles)
     assert h5["models"]["oracle"]["top_k"]["information_ratio"] is not None
     # every model is judged on the same held days
@@ -72,8 +72,11 @@ def test_figures_and_report(evaluated, params: EvaluationParams, tmp_path) -> No
     importance = {"horizon": 5, "features": {f"feat_{i:02d}": float(i) for i in range(40)},
                   "groups": {"px": 0.02, "tech": -0.001, "stmt": float("nan")}}
     figures = make_figures(result, importance, params)
-    assert list(figures)[:3] == ["cumulative_long_short_5d", "monthly_rank_ic_5d", "deciles_5d"]
+    assert list(figures)[:3] == ["cumulative_long_short_5d", "monthly_rank_ic_5d", "buckets_5d"]
     assert list(figures)[-2:] == ["feature_importance", "group_importance"]
+    monthly = figures["monthly_rank_ic_5d"].axes[0]
+    assert monthly.patches and all(label.get_text()[:2] == "20" for label in monthly.get_xticklabels())
+    assert "(5 equal-count buckets)" in figures["buckets_5d"].axes[0].get_title()
     # largest drop on top; a NaN drop counts as none
     assert [t.get_text() for t in figures["group_importance"].axes[0].get_yticklabels()] == ["tech", "stmt", "px"]
     assert all(isinstance(fig, Figure) for fig in figures.values())

@@ -48,7 +48,8 @@ DEFINITIONS = {
     "t_stat_newey_west": "mean over its Newey-West standard error with h-1 lags (overlapping outcomes)",
     "ic_hit_rate": "share of days with IC (or RankIC) > 0",
     "sign_hit_rate": "share of stock-days whose forecast sign equals the realised return's sign",
-    "deciles": "mean realised h-day return per forecast bucket (1 = lowest), averaged over days",
+    "buckets": "mean realised h-day return per forecast bucket (n_quantiles equal-count buckets, 1 = lowest), "
+    "averaged over days",
     "execution": "a forecast from the close of t is traded at the label's price P of t + 1 (next open or "
     "next close) and earns the P-to-P returns dated t + 2 .. t + 1 + h, exactly the label's window; "
     "h overlapping cohorts of 1/h capital, costs on every trade",
@@ -193,7 +194,7 @@ def evaluate_horizon(
             "ic": ic_summary(model_scores["ic"], horizon=horizon, periods_per_year=params.periods_per_year).to_dict(),
             "sign_hit_rate": sign_hit_rate(model_scores),
             "n_dates_dropped": dropped[model],
-            "deciles": deciles.filter(pl.col("model") == model).sort("quantile")["mean_return"].to_list(),
+            "buckets": deciles.filter(pl.col("model") == model).sort("quantile")["mean_return"].to_list(),
             **summaries,
         }
     metrics = {

@@ -109,7 +109,7 @@ def plot_fold_rank_ic(per_fold: Sequence[dict[str, Any]], models: Sequence[str],
 
 
 def plot_monthly_rank_ic(scores: pl.DataFrame, models: Sequence[str], title: str) -> Figure:
-    """Mean daily RankIC per calendar month, one line per model.
+    """Mean daily RankIC per calendar month: grouped bars, one colour per model, one label per month.
 
     Args:
         scores: model, Date, rank_ic (one horizon).
@@ -120,18 +120,22 @@ def plot_monthly_rank_ic(scores: pl.DataFrame, models: Sequence[str], title: str
         .agg(pl.col("rank_ic").mean())
         .sort("model", "month")
     )
+    months = monthly["month"].unique().sort().to_list()
+    position = {m: i for i, m in enumerate(months)}
     fig, axes = _panels(models, title)
+    groups: dict[int, list[str]] = {}
     for model in models:
-        one = monthly.filter(pl.col("model") == model)
-        axes[model].plot(
-            one["month"].to_numpy(),
-            one["rank_ic"].to_numpy(),
-            marker="o",
-            markersize=3,
-            label=model,
-            color=_colour(models, model),
-        )
-    return _finish(fig, axes, "mean RankIC in month", dates=True)
+        groups.setdefault(id(axes[model]), []).append(model)
+    for members in groups.values():
+        width = 0.8 / len(members)
+        for i, model in enumerate(members):
+            one = monthly.filter(pl.col("model") == model)
+            x = np.array([position[m] for m in one["month"].to_list()]) + (i - (len(members) - 1) / 2) * width
+            axes[model].bar(x, one["rank_ic"].to_numpy(), width=width, label=model, color=_colour(models, model))
+    step = max(1, len(months) // 12)  # at most about 12 month labels
+    for ax in {id(a): a for a in axes.values()}.values():
+        ax.set_xticks(range(0, len(months), step), [m.strftime("%Y-%m") for m in months[::step]], rotation=45)
+    return _finish(fig, axes, "mean RankIC in month", dates=False)
 
 
 def plot_decile_returns(deciles: pl.DataFrame, models: Sequence[str], title: str) -> Figure:
@@ -140,7 +144,7 @@ def plot_decile_returns(deciles: pl.DataFrame, models: Sequence[str], title: str
     Args:
         deciles: model, quantile, mean_return (one horizon).
     """
-    require_columns(deciles, ["model", "quantile", "mean_return"], "decile returns")
+    require_columns(deciles, ["model", "quantile", "mean_return"], "bucket returns")
     fig, axes = _panels(models, title)
     groups: dict[int, list[str]] = {}
     for model in models:
@@ -185,7 +189,7 @@ def make_figures(
 ) -> dict[str, Figure]:
     """All report figures, keyed by file stem, primary horizon first.
 
-    Keys: ``cumulative_long_short_{h}d``, ``monthly_rank_ic_{h}d``, ``deciles_{h}d`` for
+    Keys: ``cumulative_long_short_{h}d``, ``monthly_rank_ic_{h}d``, ``buckets_{h}d`` for
     each horizon, then ``feature_importance`` and ``group_importance`` when ``feature_importance``
     (the permutation importance of ``atft_kedro.evaluation.importance``: ``features`` and
     ``groups`` -> drop of validation RankIC) is given.
@@ -202,8 +206,9 @@ def make_figures(
         figures[f"monthly_rank_ic_{h}d"] = plot_monthly_rank_ic(
             result.daily_scores.filter(pl.col("horizon") == h), models, f"Monthly RankIC, {h}-day horizon"
         )
-        figures[f"deciles_{h}d"] = plot_decile_returns(
-            result.deciles.filter(pl.col("horizon") == h), models, f"Mean {h}-day return per forecast bucket"
+        figures[f"buckets_{h}d"] = plot_decile_returns(
+            result.deciles.filter(pl.col("horizon") == h), models,
+            f"Mean {h}-day return per forecast bucket ({params.n_quantiles} equal-count buckets)"
         )
     if feature_importance:
         h = feature_importance.get("horizon", params.primary_horizon)
