@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import psutil
-from kedro.config import OmegaConfigLoader
 
 from peak_memory import PeakMemory
 
+from atft_kedro.config import ProjectConfigLoader
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.labels import LabelParams
 from atft_kedro.pipelines.feature_engineering import nodes
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def gpu_parameters() -> dict:
     """The resolved parameters of the ``gpu`` environment (base + conf/gpu), as Kedro reads them."""
-    loader = OmegaConfigLoader(conf_source=str(ROOT / "conf"), base_env="base", default_run_env="local", env="gpu")
+    loader = ProjectConfigLoader(conf_source=str(ROOT / "conf"), base_env="base", default_run_env="local", env="gpu")
     return loader["parameters"]
 
 

@@ -28,9 +28,11 @@ from atft_kedro.market import SimulatorParams, simulate_market  # noqa: E402
 
 
 def load_params(env: str) -> tuple[SimulatorParams, list[int], LabelParams]:
-    """The ``simulator:`` block of ``conf/<env>``, the horizons (globals) and labels of ``conf/base``."""
-    with (ROOT / "conf" / env / "parameters_simulator.yml").open(encoding="utf-8") as f:
-        params = SimulatorParams(**yaml.safe_load(f)["simulator"])
+    """The ``simulator:`` block of ``conf/<env>`` (merged over base), the horizons (globals) and labels of ``conf/base``."""
+    from atft_kedro.config import ProjectConfigLoader
+
+    loader = ProjectConfigLoader(conf_source=str(ROOT / "conf"), base_env="base", default_run_env=env, env=env)
+    params = SimulatorParams(**loader["parameters"]["simulator"])
     with (ROOT / "conf" / "base" / "globals.yml").open(encoding="utf-8") as f:
         horizons = [int(h) for h in yaml.safe_load(f)["horizons"]]
     with (ROOT / "conf" / "base" / "parameters.yml").open(encoding="utf-8") as f:

@@ -21,8 +21,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_conf(env: str) -> OmegaConfigLoader:
-    """The project's config loader for ``base`` + ``env`` (as ``kedro run --env env``)."""
-    return OmegaConfigLoader(
+    """The project's config loader for ``base`` + ``env`` (as ``kedro run --env env``: parameters soft-merged)."""
+    from atft_kedro.config import ProjectConfigLoader
+
+    return ProjectConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env, env=env
     )
 

@@ -21,7 +21,6 @@ from typing import Any
 import mlflow
 import polars as pl
 import pytest
-import yaml
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from kedro_project import PROJECT_ROOT
 from mlflow.tracking import MlflowClient
@@ -43,8 +42,9 @@ EXPERIMENT = "atft-kedro"
 
 
 def _test_training_params() -> TrainingParams:
-    conf = yaml.safe_load((PROJECT_ROOT / "conf" / "test" / "parameters_training.yml").read_text())
-    return TrainingParams.model_validate(conf["training"])
+    from kedro_project import load_conf
+
+    return TrainingParams.model_validate(load_conf("test")["parameters"]["training"])
 
 
 def test_pydantic_params_flatten_to_one_mlflow_param_per_leaf() -> None:

@@ -160,8 +160,11 @@ def test_a_misspelt_or_mistyped_key_in_a_file_names_the_file(tmp_path: Path, pip
     assert "'ingestion.files.formatt' (from conf/base/parameters_ingestion.yml): unknown key" in message
     assert "'ingestion.jquants.max_retries' (from conf/base/parameters_ingestion.yml): Input should be a valid " \
            "integer" in message
-    # the jquants environment replaces the whole ingestion block: its own file is named, and is clean
-    _check(_loader("jquants", conf=conf), pipelines)
+    # parameters merge key by key: the jquants environment keeps base's other ingestion keys, so the
+    # same mistakes are reported there too, still named in the base file
+    with pytest.raises(UnknownParameterError) as caught:
+        _check(_loader("jquants", conf=conf), pipelines)
+    assert "'ingestion.files.formatt' (from conf/base/parameters_ingestion.yml): unknown key" in str(caught.value)
 
 
 def test_sources_follow_the_merge(tmp_path: Path) -> None:

@@ -1,7 +1,13 @@
 """The project's config loader and context: credentials in every env, one-key ``--params``, checked parameters.
 
-``ProjectConfigLoader`` is Kedro's ``OmegaConfigLoader`` with two changes:
+``ProjectConfigLoader`` is Kedro's ``OmegaConfigLoader`` with three changes:
 
+* **Parameters merge key by key.** Its ``merge_strategy`` is :data:`MERGE_STRATEGY` unless one
+  is given: an environment's parameter files are laid over ``conf/base`` with Kedro's ``soft``
+  strategy (nested keys merge, lists and scalars replace), so ``conf/<env>/parameters_*.yml``
+  carries only what the environment changes (``tests/test_conf_differences.py`` fails on a
+  value repeated unchanged). The catalog keeps Kedro's default: an environment entry replaces
+  the whole base entry.
 * **Credentials.** Kedro reads ``conf/base`` and ONE run environment: ``local`` by default, or
   the one named by ``--env``. Secrets live in ``conf/local/credentials.yml`` (git-ignored), so
   without help ``kedro run --env jquants`` would never see the API key. This loader reads
@@ -39,6 +45,9 @@ from kedro.validation.utils import _MISSING, _unwrap_optional, resolve_nested_di
 from omegaconf import OmegaConf
 from pydantic import TypeAdapter, ValidationError
 
+#: Kedro ``merge_strategy`` of the project's loader (``CONFIG_LOADER_ARGS`` in ``settings.py``):
+#: an environment's parameters are merged into base key by key.
+MERGE_STRATEGY = {"parameters": "soft"}
 #: The environment that holds personal, git-ignored configuration.
 PERSONAL_ENV = "local"
 #: How a value given on the command line is named in error messages.
@@ -107,7 +116,13 @@ def _short(value: Any) -> str:
 
 
 class ProjectConfigLoader(OmegaConfigLoader):
-    """``OmegaConfigLoader`` with ``conf/local/credentials*`` in every env and key-by-key ``--params``."""
+    """``OmegaConfigLoader`` with soft-merged parameters, ``conf/local/credentials*`` in every env and
+    key-by-key ``--params``."""
+
+    def __init__(self, conf_source: str, *args: Any, merge_strategy: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        strategy = dict(MERGE_STRATEGY if merge_strategy is None else merge_strategy)
+        super().__init__(conf_source, *args, merge_strategy=strategy, **kwargs)
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         config = super().__getitem__(key)

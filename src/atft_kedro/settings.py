@@ -8,7 +8,7 @@ from atft_kedro.warnings_logging import capture_warnings
 # `ignored_warnings`; first, because the imports below warn (kedro-mlflow at import).
 capture_warnings(LOGGING.data)
 
-from atft_kedro.config import ProjectConfigLoader, ProjectContext  # noqa: E402
+from atft_kedro.config import MERGE_STRATEGY, ProjectConfigLoader, ProjectContext  # noqa: E402
 from atft_kedro.hooks import DeviceCheckHook, ParameterLoggingHook, RunContextHook
 from atft_kedro.runtime import RuntimeHook
 from atft_kedro.tracking import MlflowTrackingHook
@@ -24,9 +24,12 @@ HOOKS = (*HOOKS, RuntimeHook())  # training.threads for torch, scikit-learn and 
 
 # Kedro's OmegaConfigLoader, plus conf/local/credentials.yml under every --env (see config.py).
 CONFIG_LOADER_CLASS = ProjectConfigLoader
+# Parameters merge key by key (Kedro's `soft` strategy, config.MERGE_STRATEGY): conf/<env>/ files
+# carry only what an environment changes.
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    "merge_strategy": MERGE_STRATEGY,
 }
 
 # Kedro's context, with every parameter checked (unknown blocks and keys, wrong types; see config.py).

@@ -60,6 +60,11 @@ def test_metrics_per_model_and_horizon(evaluated) -> None:
     deciles = h5["models"]["oracle"]["buckets"]
     assert len(deciles) == 5 and deciles == sorted(deciles)
     assert h5["models"]["oracle"]["top_k"]["information_ratio"] is not None
+    # forecast scale: the oracle (the outcome itself) is calibrated, the inverse has the opposite mean
+    oracle, inverse = h5["models"]["oracle"]["calibration"], h5["models"]["inverse"]["calibration"]
+    assert oracle["forecast_mean"] == pytest.approx(oracle["realised_mean"])
+    assert oracle["forecast_std"] == pytest.approx(oracle["realised_std"])
+    assert inverse["forecast_mean"] == pytest.approx(-inverse["realised_mean"])
     # every model is judged on the same held days
     daily = result.portfolio_daily.filter(pl.col("horizon") == 5)
     dates = daily.group_by("model", "portfolio").agg(pl.col("Date").sort())
@@ -99,6 +104,8 @@ def test_figures_and_report(evaluated, params: EvaluationParams, tmp_path) -> No
     assert oracle_row.split("|")[2].strip() == "1.0000"
     assert "![feature_importance](plots/feature_importance.png)" in report
     assert "two-way" in report
+    scale = report[report.index("## Forecast scale at 5 days"):]
+    assert next(line for line in scale.splitlines() if line.startswith("| oracle |")).endswith("| 1.00 |")
 
 
 def test_report_shows_missing_values_as_na(evaluated) -> None:

@@ -17,9 +17,11 @@ LABELS = LabelParams(entry="next_open")
 
 
 def load_simulator_block(env: str) -> dict[str, Any]:
-    """The ``simulator:`` block of ``conf/<env>/parameters_simulator.yml`` as a dict."""
-    with (CONF / env / "parameters_simulator.yml").open(encoding="utf-8") as f:
-        return yaml.safe_load(f)["simulator"]
+    """The ``simulator:`` block of ``env`` (``conf/base`` with ``conf/<env>`` merged over it) as a dict."""
+    from atft_kedro.config import ProjectConfigLoader
+
+    loader = ProjectConfigLoader(conf_source=str(CONF), base_env="base", default_run_env=env, env=env)
+    return dict(loader["parameters"]["simulator"])
 
 
 def with_overrides(block: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,9 @@ DEFINITIONS = {
     "sharpe": "mean / std of daily net returns x sqrt(periods_per_year), risk-free 0",
     "max_drawdown": "largest peak-to-trough loss of the compounded net curve, as a positive fraction",
     "active_return": "long-only net return minus TOPIX return on the invested capital",
+    "calibration": "means over days of the cross-sectional mean and standard deviation of the forecasts and of "
+    "the realised labels: a calibrated return forecast has about the realised mean and a smaller spread; a "
+    "ranking score need not",
 }
 
 
@@ -116,6 +119,24 @@ def common_signal_dates(panel: pl.DataFrame, models: Sequence[str], min_stocks: 
     )
 
 
+def forecast_scale(panel: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Are the forecasts returns? Per model, means over days of the cross-sectional mean and
+    standard deviation of the forecast and of the realised label, on the pairs both are known.
+
+    A calibrated return forecast has a mean near the realised mean and a spread below the
+    realised spread (its share of the predictable part); a ranking score need not.
+    """
+    both = pl.col(PRED).is_finite() & pl.col(TARGET).is_finite()
+    per_day = (
+        panel.filter(both)
+        .group_by("model", "Date")
+        .agg(pl.col(PRED).mean().alias("forecast_mean"), pl.col(PRED).std().alias("forecast_std"),
+             pl.col(TARGET).mean().alias("realised_mean"), pl.col(TARGET).std().alias("realised_std"))
+    )
+    summary = per_day.group_by("model").agg(pl.exclude("model", "Date").drop_nans().mean())
+    return {row.pop("model"): row for row in summary.to_dicts()}
+
+
 def evaluate_horizon(
     predictions: pl.DataFrame,
     targets: pl.DataFrame,
@@ -158,6 +179,7 @@ def evaluate_horizon(
         by=["model"],
     )
     signal_start, signal_end = dates.min(), dates.max()
+    calibration = forecast_scale(panel)
     model_metrics: dict[str, Any] = {}
     daily_frames = []
     for model in models:  # a handful of models
@@ -193,6 +215,7 @@ def evaluate_horizon(
             ).to_dict(),
             "ic": ic_summary(model_scores["ic"], horizon=horizon, periods_per_year=params.periods_per_year).to_dict(),
             "sign_hit_rate": sign_hit_rate(model_scores),
+            "calibration": calibration.get(model, {}),
             "n_dates_dropped": dropped[model],
             "buckets": deciles.filter(pl.col("model") == model).sort("quantile")["mean_return"].to_list(),
             **summaries,

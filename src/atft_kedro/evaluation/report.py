@@ -95,6 +95,21 @@ def render_report(metrics: dict[str, Any], plot_files: dict[str, str], header: d
             *comparison_table(block["models"]),
             "",
         ]
+    primary_models = metrics["by_horizon"][str(metrics["primary_horizon"])]["models"]
+    if any(values.get("calibration") for values in primary_models.values()):
+        lines += [f"## Forecast scale at {metrics['primary_horizon']} days: returns or scores?", "",
+                  "Means over the test days of the cross-sectional mean and spread (std) of each model's forecasts "
+                  "and of the realised labels. A calibrated return forecast sits near the realised mean with a "
+                  "smaller spread; ATFT-GAT-FAN is trained to rank stocks, so its outputs are scores.", ""]
+        rows = []
+        for model, values in primary_models.items():
+            c = values.get("calibration") or {}
+            ratio = (c["forecast_std"] / c["realised_std"]) if c.get("forecast_std") is not None and \
+                c.get("realised_std") else None
+            rows.append([model, _percent(3)(c.get("forecast_mean")), _percent(3)(c.get("forecast_std")),
+                         _percent(3)(c.get("realised_mean")), _percent(3)(c.get("realised_std")), _number(2)(ratio)])
+        lines += _table(["model", "forecast mean", "forecast spread", "realised mean", "realised spread",
+                         "spread ratio"], rows) + [""]
     if plot_files:
         lines += ["## Figures", ""]
         for name, path in plot_files.items():

@@ -67,9 +67,9 @@ def write_features_doc(manifest: FeatureManifest) -> str:
 
 def load_params(conf_source: Path, env: str) -> FeatureParams:
     """``params:feature_engineering`` of ``env`` (over base), read by Kedro's config loader."""
-    from kedro.config import OmegaConfigLoader
+    from atft_kedro.config import ProjectConfigLoader
 
-    loader = OmegaConfigLoader(conf_source=str(conf_source), base_env="base", default_run_env=env, env=env)
+    loader = ProjectConfigLoader(conf_source=str(conf_source), base_env="base", default_run_env=env, env=env)
     return FeatureParams(**loader["parameters"]["feature_engineering"])
 
 
