@@ -11,13 +11,14 @@ import torch
 from atft_kedro.model.checkpoint import (
     build_model_from_checkpoint,
     feature_importance,
+    forecast_days,
     load_checkpoint,
     predict,
     save_checkpoint,
 )
 from atft_kedro.graph_packing import pack_graph
 from atft_kedro.model.data import day_batch, device_tensors
-from atft_kedro.model.trainer import train_model
+from atft_kedro.model.trainer import CudaUnavailableError, train_model
 from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
 
 from model_fakes import loss_params, model_params, training_params
@@ -95,3 +96,32 @@ def test_feature_importance_is_the_mean_selection_weight_of_listed_stocks(datase
     assert (~mi.mask[days]).any()  # unlisted stocks exist on these days and must not count
     np.testing.assert_allclose(importance, expected, rtol=0, atol=1e-7)
     assert importance.std() > 1e-4  # trained weights differ between features
+
+
+def test_forecasts_run_in_day_batches_from_the_checkpoint_conf(dataset, trained):
+    mi = dataset.model_input
+    days = mi.day_indices(dataset.splits.test.start, dataset.splits.test.end)
+    ck = {**trained, "training_params": {**trained["training_params"], "forecast_days_per_batch": 3}}
+    model = build_model_from_checkpoint(ck, dataset.manifest)
+    assert model.forecast_days_per_batch == 3 and next(model.parameters()).device.type == "cpu"
+    passes = []
+    model.register_forward_hook(lambda module, inputs, output: passes.append(inputs[0].shape[0]))
+    batched = predict(model, mi, dataset.graph, days)
+    assert passes == [3 * mi.n_stocks] * (len(days) // 3) + ([len(days) % 3 * mi.n_stocks] if len(days) % 3 else [])
+    one_pass = forecast_days(model, mi, dataset.graph, days, with_weights=False, days_per_batch=len(days))[0]
+    np.testing.assert_allclose(batched, one_pass, rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_trained_model_is_not_moved_to_the_cpu_silently(dataset, trained):
+    ck = {**trained, "training_params": {**trained["training_params"], "device": "cuda"}}
+    with pytest.raises(CudaUnavailableError, match="training.device is 'cuda'"):
+        build_model_from_checkpoint(ck, dataset.manifest)
+    model = build_model_from_checkpoint(ck, dataset.manifest, device="cpu")  # an explicit choice
+    assert next(model.parameters()).device.type == "cpu"
+
+
+def test_checkpoint_without_forecast_batch_is_refused_with_advice(dataset, trained):
+    params = {k: v for k, v in trained["training_params"].items() if k != "forecast_days_per_batch"}
+    with pytest.raises(KeyError, match="re-run the training pipeline"):
+        build_model_from_checkpoint({**trained, "training_params": params}, dataset.manifest)

@@ -256,3 +256,16 @@ def test_compile_switch_reaches_torch_compile(dataset, monkeypatch):
     assert calls == []
     _train(dataset, training=training.model_copy(update={"compile": True}))
     assert calls == [{"dynamic": True}]
+
+
+def test_fusion_gate_learns_with_its_own_learning_rate(dataset):
+    """At the model's learning rate the gate logit moves ~lr per step and the gate stays at
+    0.50 (issue 12: 0.500 -> 0.499 over the default run); ``gate_lr_scale`` lets it move."""
+    phases = [_phase(epochs=3)]
+    _, slow = _train(dataset, training=training_params(gate_lr_scale=1.0, phases=phases))
+    _, fast = _train(dataset, training=training_params(gate_lr_scale=20.0, phases=phases))
+    slow_move = max(abs(g - 0.5) for g in slow["gat_gate"])
+    fast_move = abs(fast["gat_gate"][-1] - 0.5)
+    assert slow_move < 0.005, slow["gat_gate"].to_list()
+    assert fast_move > 0.01 and fast_move > 4 * slow_move, fast["gat_gate"].to_list()  # per epoch in the history
+    assert len(set(fast["gat_gate"].to_list())) == 3
