@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import resource
 import time
 
@@ -93,6 +94,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--days-per-batch", type=int, default=4)
     parser.add_argument("--gat-layers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="training.threads (default: every core)")
+    parser.add_argument("--compile", action="store_true", help="training.compile")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -122,9 +125,12 @@ def main() -> None:
         seed=0, device=args.device, precision=args.precision, lr=1e-3, weight_decay=1e-4, warmup_steps=10,
         max_epochs=args.epochs, patience=args.epochs, grad_clip=1.0, days_per_batch=args.days_per_batch,
         max_train_days_per_epoch=None,
-        primary_horizon=1, collapse={"min_spread": 0.0, "patience_epochs": 1, "action": "warn"},
+        primary_horizon=1, max_skipped_step_share=0.0, gate_lr_scale=20.0, forecast_days_per_batch=16,
+        compile=args.compile, threads=args.threads,
+        collapse={"min_spread": 0.0, "patience_epochs": 1, "action": "warn"},
         phases=({"name": "bench", "epochs": args.epochs, "lr_scale": 1.0, "fan": True, "gat": True},),
     )
+    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))  # as atft_kedro.runtime does
     print(f"built random input in {time.perf_counter() - built:.1f}s; torch threads {torch.get_num_threads()}")
     started = time.perf_counter()
     _, history = train_model(
@@ -148,7 +154,7 @@ def main() -> None:
         f"{n_train_days * args.stocks / steady:,.0f}; "
         f"all stock-days / s: {(n_train_days + n_val_days) * args.stocks / steady:,.0f}"
     )
-    print(f"peak RSS {peak_rss_gib:.2f} GiB")
+    print(f"peak RSS {peak_rss_gib:.2f} GiB; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
