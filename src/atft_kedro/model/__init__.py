@@ -3,6 +3,9 @@
 Modules: ``params`` (typed conf), ``fan``, ``vsn``, ``temporal``, ``graph``, ``heads``,
 ``network`` (the model), ``losses``, ``data`` (device tensors, packed graphs, day batches),
 ``trainer`` (``train_model``), ``checkpoint`` (save/load/rebuild, ``predict``).
+
+The package imports only torch, torch-geometric, numpy and pydantic; the Polars stock graph is
+packed by ``atft_kedro.graph_packing`` (node layer). See docs/model.md.
 """
 
 from atft_kedro.model.checkpoint import (
@@ -14,13 +17,19 @@ from atft_kedro.model.checkpoint import (
 )
 from atft_kedro.model.network import ATFTGATFAN
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
-from atft_kedro.model.trainer import CudaUnavailableError, PredictionCollapseError, train_model
+from atft_kedro.model.trainer import (
+    CudaUnavailableError,
+    NonFiniteGradientError,
+    PredictionCollapseError,
+    train_model,
+)
 
 __all__ = [
     "ATFTGATFAN",
     "CudaUnavailableError",
     "LossParams",
     "ModelParams",
+    "NonFiniteGradientError",
     "PredictionCollapseError",
     "TrainingParams",
     "build_model_from_checkpoint",
