@@ -1,7 +1,8 @@
 """Schemas of the 01_raw layer: tables as the source delivers them (J-Quants API v2 names).
 
 Catalog entries name these objects in their ``validator:`` key, e.g.
-``validator: atft_kedro.schemas.raw.DAILY_BARS``.
+``validator: atft_kedro.schemas.raw.DAILY_BARS``; the catalog's ``raw_{table}`` dataset factory
+names each by its table, ``atft_kedro.schemas.raw.daily_bars`` (see :func:`__getattr__`).
 """
 
 from __future__ import annotations
@@ -40,3 +41,11 @@ ORACLE_EXPECTED_RETURNS = pa.DataFrameSchema(
     unique=["Date", "Code"],
     strict=True,
 )
+
+
+def __getattr__(name: str) -> pa.DataFrameSchema:
+    """A raw table's schema by the table's name (``daily_bars`` -> ``DAILY_BARS``), for ``raw_{table}``."""
+    schema = globals().get(name.upper()) if name.islower() else None
+    if isinstance(schema, pa.DataFrameSchema):
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r} (no raw table schema {name.upper()})")
