@@ -120,5 +120,8 @@ class RunContextHook:
             "git_commit": git_commit(run_params.get("project_path")),
             "pipeline": run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__",
         }
-        catalog[RUN_CONTEXT] = MemoryDataset(context, copy_mode="assign")
+        if RUN_CONTEXT in catalog:  # declared in the catalog: fill it (replacing it logs a warning)
+            catalog.save(RUN_CONTEXT, context)
+        else:
+            catalog[RUN_CONTEXT] = MemoryDataset(context, copy_mode="assign")
         logger.info("run context: %s", context)
