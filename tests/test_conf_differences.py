@@ -120,3 +120,27 @@ def test_kedro_uses_the_soft_merge() -> None:
     assert test["simulator"]["n_stocks"] != base["simulator"]["n_stocks"]
     assert {k: v for k, v in test["simulator"].items() if k not in ("n_stocks", "start_date", "end_date")} \
         == {k: v for k, v in base["simulator"].items() if k not in ("n_stocks", "start_date", "end_date")}
+
+
+def test_raw_tables_come_from_one_factory_with_their_schemas() -> None:
+    """``raw_{table}`` gives every raw table of ingestion its file under 01_raw and its raw schema."""
+    from kedro.io import DataCatalog
+    from kedro.utils import load_obj
+
+    import atft_kedro.schemas.raw as raw_schemas
+    from atft_kedro.pipelines.ingestion import create_pipeline
+
+    loader = ProjectConfigLoader(conf_source=str(CONF), base_env="base", default_run_env="local", env="test")
+    catalog_conf = {k: v for k, v in loader["catalog"].items()
+                    if not k.startswith("_")}
+    assert [name for name in catalog_conf if name.startswith("raw_")] == ["raw_{table}"]
+    resolver = DataCatalog.from_config(catalog_conf, credentials={"jquants": {"api_key": "x"}}).config_resolver
+    tables = sorted(name.removeprefix("raw_") for name in create_pipeline().datasets() if name.startswith("raw_"))
+    assert len(tables) == 11, tables
+    for table in tables:
+        entry = resolver.resolve_pattern(f"raw_{table}")
+        assert entry["filepath"] == f"data/test/01_raw/raw_{table}.parquet"
+        assert load_obj(entry["validator"]) is getattr(raw_schemas, table.upper())
+        assert entry["metadata"] == {"kedro-viz": {"layer": "raw"}}
+    with pytest.raises(AttributeError, match="no raw table schema NOT_A_TABLE"):
+        load_obj("atft_kedro.schemas.raw.not_a_table")
