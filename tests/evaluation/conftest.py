@@ -87,6 +87,7 @@ def baseline_params() -> BaselineParams:
     return BaselineParams.model_validate(
         {
             "lightgbm": {
+                "label": "cs_rank",
                 "num_boost_round": 60,
                 "early_stopping_rounds": 10,
                 "learning_rate": 0.1,

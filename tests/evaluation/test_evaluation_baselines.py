@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from atft_kedro.baselines.models import (
+    cross_sectional_rank,
     fit_hist_gbm,
     fit_lightgbm,
     fit_ridge,
@@ -39,13 +40,13 @@ def _mean_rank_ic(pred: np.ndarray, target: np.ndarray, day: np.ndarray) -> floa
 @pytest.mark.parametrize("kind", ["lightgbm", "hist_gbm", "ridge"])
 def test_baselines_learn_planted_signal(kind: str, baseline_params: BaselineParams) -> None:
     features, mask, targets = _planted(0)
-    x_train, y_train, _, _ = stack_rows(features, mask, targets, np.arange(0, 20))
+    x_train, y_train, day_train, _ = stack_rows(features, mask, targets, np.arange(0, 20))
     x_test, y_test, day_test, stock_test = stack_rows(features, mask, targets, np.arange(20, 30))
     assert x_train.shape[1] == 6 and y_train.shape[1] == 2
     assert np.array_equal(x_test, features[day_test, stock_test])
     if kind == "lightgbm":
-        x_valid, y_valid, _, _ = stack_rows(features, mask, targets, np.arange(15, 20))
-        models = fit_lightgbm(x_train, y_train, x_valid, y_valid, baseline_params.lightgbm)
+        x_valid, y_valid, day_valid, _ = stack_rows(features, mask, targets, np.arange(15, 20))
+        models = fit_lightgbm(x_train, y_train, x_valid, y_valid, baseline_params.lightgbm, day_train, day_valid)
     elif kind == "hist_gbm":
         models = fit_hist_gbm(x_train, y_train, baseline_params.hist_gbm)
     else:
@@ -62,14 +63,34 @@ def test_baselines_learn_planted_signal(kind: str, baseline_params: BaselinePara
 def test_lightgbm_keeps_the_trees_the_validation_rows_want(baseline_params: BaselineParams) -> None:
     """Early stopping reads the validation split: noise there stops it early, signal lets it grow."""
     features, mask, targets = _planted(0)
-    x_train, y_train, _, _ = stack_rows(features, mask, targets, np.arange(0, 20))
-    x_valid, y_valid, _, _ = stack_rows(features, mask, targets, np.arange(20, 30))
+    x_train, y_train, day_train, _ = stack_rows(features, mask, targets, np.arange(0, 20))
+    x_valid, y_valid, day_valid, _ = stack_rows(features, mask, targets, np.arange(20, 30))
     noise = np.random.default_rng(3).normal(size=y_valid.shape)
-    informed = fit_lightgbm(x_train, y_train, x_valid, y_valid, baseline_params.lightgbm)
-    fooled = fit_lightgbm(x_train, y_train, x_valid, noise, baseline_params.lightgbm)
+    informed = fit_lightgbm(x_train, y_train, x_valid, y_valid, baseline_params.lightgbm, day_train, day_valid)
+    fooled = fit_lightgbm(x_train, y_train, x_valid, noise, baseline_params.lightgbm, day_train, day_valid)
     for good, bad in zip(informed, fooled, strict=True):
         assert bad.best_iteration < good.best_iteration
         assert good.best_iteration <= baseline_params.lightgbm.num_boost_round
+
+
+def test_cross_sectional_rank_is_per_day_uniform_with_unit_variance() -> None:
+    rng = np.random.default_rng(4)
+    day = np.repeat(np.arange(3), 200)
+    y = np.stack([rng.normal(size=600) + 5.0 * day, rng.normal(size=600)], axis=1)  # day 2 rallies: +10
+    y[0, 1] = np.nan
+    ranked = cross_sectional_rank(y, day)
+    assert np.isnan(ranked[0, 1]) and np.isfinite(ranked[1:]).all()
+    for d in range(3):
+        block = ranked[day == d, 0]
+        assert abs(block.mean()) < 1e-12 and block.std() == pytest.approx(1.0, abs=0.01)
+        order = np.argsort(y[day == d, 0])
+        assert np.all(np.diff(block[order]) > 0)  # the same order as the label within the day
+    assert ranked[:, 0].max() < np.sqrt(3.0)  # the market-wide move is gone
+
+
+def test_cs_rank_label_needs_the_days(baseline_params: BaselineParams) -> None:
+    with pytest.raises(ValueError, match="needs the day of every training and validation row"):
+        fit_lightgbm(np.zeros((5, 2)), np.zeros(5), np.zeros((5, 2)), np.zeros(5), baseline_params.lightgbm)
 
 
 def test_subsample_is_seeded_and_bounded(baseline_params: BaselineParams) -> None:

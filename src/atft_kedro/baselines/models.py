@@ -8,8 +8,11 @@ where unknown); predictions [rows, H]. One estimator is fitted per horizon (colu
 
 from __future__ import annotations
 
+import math
+
 import lightgbm as lgb
 import numpy as np
+import polars as pl
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
@@ -80,8 +83,27 @@ def fit_hist_gbm(x: np.ndarray, y: np.ndarray, params: HistGBMParams) -> list[Hi
     return models
 
 
+def cross_sectional_rank(y: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Each column's values ranked within each day, mapped to a uniform of unit variance.
+
+    ``(rank - 0.5) / n - 0.5`` scaled by sqrt(12), with n the day's known values and average
+    ranks for ties (Qlib's CSRankNorm); NaN stays NaN.
+
+    Args:
+        y: [rows, H] labels (NaN where unknown); day: [rows] the day of each row.
+    """
+    y = _as_matrix(y)
+    frame = pl.DataFrame({"_day": day, **{f"y{j}": y[:, j] for j in range(y.shape[1])}}).fill_nan(None)
+    ranked = frame.select(
+        ((pl.col(f"y{j}").rank("average") - 0.5) / pl.col(f"y{j}").count() - 0.5).over("_day") * math.sqrt(12.0)
+        for j in range(y.shape[1])
+    )
+    return ranked.to_numpy().astype(np.float64)
+
+
 def fit_lightgbm(
-    x: np.ndarray, y: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray, params: LightGBMParams
+    x: np.ndarray, y: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray, params: LightGBMParams,
+    day: np.ndarray | None = None, day_valid: np.ndarray | None = None,
 ) -> list[lgb.Booster]:
     """One LightGBM booster (l2 loss) per column of ``y``, early-stopped on the validation rows.
 
@@ -90,6 +112,8 @@ def fit_lightgbm(
         x_valid, y_valid: validation rows [rows_v, F] and targets [rows_v, H] from the
             validation split (after the purge): the booster keeps the tree count with the
             lowest validation l2.
+        day, day_valid: the day of each row; needed by ``params.label == "cs_rank"``, which
+            fits (and early-stops on) each day's labels ranked across stocks.
 
     Returns:
         One ``lgb.Booster`` per horizon, its ``best_iteration`` set.
@@ -97,6 +121,10 @@ def fit_lightgbm(
     y, y_valid = _as_matrix(y), _as_matrix(y_valid)
     _check_shapes(x, y)
     _check_shapes(x_valid, y_valid)
+    if params.label == "cs_rank":
+        if day is None or day_valid is None:
+            raise ValueError("baselines.lightgbm.label cs_rank needs the day of every training and validation row")
+        y, y_valid = cross_sectional_rank(y, day), cross_sectional_rank(y_valid, day_valid)
     settings = {
         "objective": "regression",
         "metric": "l2",

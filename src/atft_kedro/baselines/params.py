@@ -5,6 +5,8 @@ Every tunable lives in conf; none has a default here.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -16,12 +18,17 @@ class LightGBMParams(BaseModel):
         early_stopping_rounds: stop when the validation loss (l2) has not improved for this many trees.
         learning_rate, num_leaves, min_data_in_leaf, feature_fraction, bagging_fraction,
         bagging_freq, lambda_l2: LightGBM's parameters of the same names.
+        label: what the trees fit: ``cs_rank`` (Qlib's CSRankNorm: each day's labels ranked
+            across stocks and mapped to a uniform of unit variance, so market-wide moves, which
+            no cross-sectional model can forecast, do not dominate the l2 loss and the early
+            stopping) or ``raw`` (the return itself).
         max_rows: training rows (and, separately, validation rows) kept by a seeded subsample.
         seed: seeds the subsample and LightGBM (deterministic mode).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    label: Literal["cs_rank", "raw"]
     num_boost_round: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
     learning_rate: float = Field(gt=0.0)

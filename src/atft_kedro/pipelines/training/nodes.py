@@ -60,7 +60,8 @@ def train_baseline_models(
 
     All see exactly the model's normalised features and targets (all horizons, one
     regressor per horizon) on ``splits.train``; LightGBM is early-stopped on the rows of
-    ``splits.validation``, as the ATFT-GAT-FAN model is.
+    ``splits.validation``, as the ATFT-GAT-FAN model is, and fits each day's labels ranked
+    across stocks when ``baselines.lightgbm.label`` is ``cs_rank``.
 
     Returns:
         ``{"lightgbm": [...], "hist_gbm": [...], "ridge": [...], "feature_names": [...]}``.
@@ -68,11 +69,12 @@ def train_baseline_models(
     parsed = Splits.model_validate(splits)
     train_days = model_input.day_indices(parsed.train.start, parsed.train.end)
     valid_days = model_input.day_indices(parsed.validation.start, parsed.validation.end)
-    x, y, _, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, train_days)
-    x_valid, y_valid, _, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, valid_days)
+    x, y, day, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, train_days)
+    x_valid, y_valid, day_valid, _ = stack_rows(model_input.features, model_input.mask, model_input.targets,
+                                                valid_days)
     fitted: dict[str, Any] = {}
     for name, fit in (
-        ("lightgbm", lambda: fit_lightgbm(x, y, x_valid, y_valid, baselines.lightgbm)),
+        ("lightgbm", lambda: fit_lightgbm(x, y, x_valid, y_valid, baselines.lightgbm, day, day_valid)),
         ("hist_gbm", lambda: fit_hist_gbm(x, y, baselines.hist_gbm)),
         ("ridge", lambda: fit_ridge(x, y, baselines.ridge)),
     ):
