@@ -71,6 +71,10 @@ def test_capture_warnings_logs_a_warning_through_py_warnings(caplog: pytest.LogC
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
+            # pytest records warnings itself; start from Python's own showwarning (settings.py may
+            # already have turned capturing on in this process, which would then be a no-op)
+            logging.captureWarnings(False)
+            warnings.showwarning = warnings._showwarning_orig  # noqa: SLF001 - the stdlib default
             capture_warnings(_project_logging_config())
             capture_warnings(_project_logging_config())  # a second call replaces, does not stack
             assert sum(isinstance(f, IgnoredWarningsFilter) for f in logger.filters) == 1
