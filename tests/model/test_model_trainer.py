@@ -224,6 +224,7 @@ def test_trainer_passes_the_once_ranked_targets_to_the_loss(dataset, monkeypatch
     assert seen and all(seen)
 
 
+@pytest.mark.filterwarnings("ignore:Dynamo detected a call to a `functools.lru_cache`")
 def test_compiled_model_matches_the_eager_one():
     """A tiny model through ``forward_model`` with ``compile: true``: TorchDynamo traces it
     (backend "eager" here: Inductor's C++ code generation takes minutes on this CPU), and
