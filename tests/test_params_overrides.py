@@ -104,9 +104,10 @@ def test_known_blocks_are_what_the_registered_pipelines_read(pipelines: dict) ->
     blocks = read_blocks(pipelines)
     assert {"ingestion", "simulator", "training", "model", "loss", "normalization", "evaluation",
             "horizons"} <= blocks
-    # every block of every shipped environment is read by some pipeline
+    # every block of every shipped environment is read by some pipeline, or by the Dask runner
     for env in ("local", "test", "gpu", "jquants"):
-        assert set(_loader(env)["parameters"]) <= blocks, env
+        assert set(_loader(env)["parameters"]) <= blocks | RUNNER_BLOCKS, env
+    assert RUNNER_BLOCKS == {"dask"} and "dask" not in blocks
 
 
 def _check(loader: ProjectConfigLoader, pipelines: dict) -> None:

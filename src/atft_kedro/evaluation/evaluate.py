@@ -133,7 +133,9 @@ def forecast_scale(panel: pl.DataFrame) -> dict[str, dict[str, float]]:
         .agg(pl.col(PRED).mean().alias("forecast_mean"), pl.col(PRED).std().alias("forecast_std"),
              pl.col(TARGET).mean().alias("realised_mean"), pl.col(TARGET).std().alias("realised_std"))
     )
-    summary = per_day.group_by("model").agg(pl.exclude("model", "Date").drop_nans().mean())
+    # in date order: a sum's last bits must not depend on the order group_by returned the days in
+    summary = (per_day.sort("model", "Date").group_by("model", maintain_order=True)
+               .agg(pl.exclude("model", "Date").drop_nans().mean()))
     return {row.pop("model"): row for row in summary.to_dicts()}
 
 
