@@ -26,6 +26,7 @@ from kedro.framework.cli.utils import _split_params
 from kedro_project import PROJECT_ROOT, RUN_TIMEOUT_S, copy_project
 
 from atft_kedro.config import (
+    RUNNER_BLOCKS,
     ProjectConfigLoader,
     UnknownParameterError,
     check_parameters,
