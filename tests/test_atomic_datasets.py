@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from atft_kedro.datasets.atomic import AtomicFileDataset
+from atft_kedro.datasets.atomic import AtomicFileDataset, atomic_target, atomic_write_bytes
 
 
 def _figure(title: str) -> Figure:
@@ -37,6 +37,33 @@ def test_folder_of_figures_is_swapped_whole(tmp_path: Path) -> None:
     dataset.save({"c.png": _figure("c")})
     assert sorted(p.name for p in plots.iterdir()) == ["c.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]
+
+
+def test_a_failure_mid_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
+    target = tmp_path / "table.bin"
+    atomic_write_bytes(target, b"previous")
+    with pytest.raises(OSError, match="disk full"):
+        with atomic_target(target) as staging:
+            staging.write_bytes(b"half a ")
+            raise OSError("disk full")
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.bin"], "no staging file may be left behind"
+    atomic_write_bytes(target, b"next")
+    assert target.read_bytes() == b"next"
+
+
+def test_a_failure_mid_write_leaves_the_previous_folder_whole(tmp_path: Path) -> None:
+    target = tmp_path / "arrays"
+    with atomic_target(target) as staging:
+        staging.mkdir()
+        (staging / "a.npy").write_bytes(b"a")
+    with pytest.raises(OSError, match="disk full"):
+        with atomic_target(target) as staging:
+            staging.mkdir()
+            (staging / "b.npy").write_bytes(b"b")
+            raise OSError("disk full")
+    assert sorted(p.name for p in target.iterdir()) == ["a.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["arrays"]
 
 
 # ---------------------------------------------------------------- a save killed by SIGKILL

@@ -7,6 +7,7 @@ import pytest
 from kedro.io import DataCatalog
 
 from atft_kedro.datasets import ModelInputDataset
+from atft_kedro.datasets import atomic
 from atft_kedro.datasets import model_input_dataset as module
 from atft_kedro.schemas.model_input import ModelInput
 
@@ -71,25 +72,25 @@ def test_a_crash_while_writing_leaves_the_previous_model_input_intact(tmp_path, 
     _assert_same(dataset.load(), new)
 
 
-def test_a_crash_between_the_renames_still_loads_the_previous_one(tmp_path, monkeypatch):
+def test_a_crash_between_the_renames_puts_the_previous_one_back(tmp_path, monkeypatch):
     target = tmp_path / "model_input"
     dataset = ModelInputDataset(filepath=str(target))
     old = _model_input(1)
     dataset.save(old)
-    real_rename = module.os.rename
+    real_replace = atomic.os.replace
 
-    def dying_rename(src, dst):
+    def dying_replace(src, dst):
         if ".writing-" in str(src):  # the new directory would have replaced the old one here
             raise OSError("power cut")
-        real_rename(src, dst)
+        real_replace(src, dst)
 
-    monkeypatch.setattr(module.os, "rename", dying_rename)
+    monkeypatch.setattr(atomic.os, "replace", dying_replace)
     with pytest.raises(Exception, match="power cut"):
         dataset.save(_model_input(2))
-    monkeypatch.setattr(module.os, "rename", real_rename)
-    assert not target.exists()
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
     assert dataset.exists()
     _assert_same(dataset.load(), old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_input"]
     new = _model_input(3)
     dataset.save(new)
     _assert_same(dataset.load(), new)

@@ -1,8 +1,9 @@
 """Datasets whose writes are whole or absent.
 
 A crash while saving must never leave a half-written file in place of the previous
-good one. These datasets write to a temporary sibling first and then ``os.replace``
-it over the target, which is atomic on a local filesystem.
+good one. Every atomic write of the project (these datasets, the model input folder of
+``model_input_dataset``) goes through :func:`atomic_target`: write to a temporary sibling
+first, then ``os.replace`` it over the target, which is atomic on a local filesystem.
 
 Staging siblings are named ``.<target name>.<kind>-<pid>-<random>`` (:func:`staging_path`),
 with ``kind`` one of ``tmp`` (a file being written), ``saving`` (a folder being written),
@@ -22,6 +23,8 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -107,23 +110,68 @@ def remove_stale_staging(target: Path) -> list[Path]:
     return [p for _, p in stale]
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` via a staging file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(path)
-    tmp = staging_path(path, "tmp")
+def fsync_path(path: Path) -> None:
+    """Flush ``path`` (a file or a folder's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_target(target: Path, kind: str = "tmp") -> Iterator[Path]:
+    """The one way this project replaces an output: whole or not at all, file or folder.
+
+    Yields a fresh staging sibling of ``target`` (:func:`staging_path` of ``kind``, not yet
+    created); the caller writes a file or a folder there. When the block ends without an error,
+    the staging file replaces ``target`` with one ``os.replace``; a staging folder is swapped in
+    with two (``target`` to an ``old`` sibling, staging to ``target``), then the old one is
+    removed. When the block raises (or a rename fails), the staging sibling is removed, the
+    previous ``target`` is left (or put back) in place and the error propagates. Stale siblings
+    of dead writers are removed first (:func:`remove_stale_staging`).
+
+    Example::
+
+        with atomic_target(path) as staging:
+            staging.write_bytes(payload)
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target)
+    staging = staging_path(target, kind)
+    retired = staging_path(target, "old")
+    try:
+        yield staging
+        if not staging.exists():
+            raise FileNotFoundError(f"{target}: nothing was written to the staging path {staging.name}")
+        if staging.is_dir():
+            fsync_path(staging)
+            if target.exists():
+                os.replace(target, retired)
+            os.replace(staging, target)
+            _remove(retired)
+        else:
+            os.replace(staging, target)
+        fsync_path(target.parent)
+    except BaseException:
+        if staging.exists():
+            _remove(staging)
+        if retired.exists() and not target.exists():
+            os.replace(retired, target)
+        raise
+    finally:
+        release_staging(staging)
+        release_staging(retired)
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` whole or not at all (:func:`atomic_target`)."""
+    with atomic_target(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        release_staging(tmp)
 
 
 class AtomicParquetDataset(EagerPolarsDataset):
@@ -213,29 +261,8 @@ class AtomicFileDataset(AbstractDataset[Any, Any]):
         return self._inner(self._filepath).load()
 
     def save(self, data: Any) -> None:
-        target = self._filepath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_staging(target)
-        staging = staging_path(target, "saving")
-        retired = staging_path(target, "old")
-        try:
+        with atomic_target(self._filepath, "saving") as staging:
             self._inner(staging).save(data)
-            if staging.is_dir():
-                if target.exists():
-                    os.replace(target, retired)
-                os.replace(staging, target)
-                _remove(retired)
-            else:
-                os.replace(staging, target)
-        except BaseException:
-            if staging.exists():
-                _remove(staging)
-            if retired.exists() and not target.exists():
-                os.replace(retired, target)
-            raise
-        finally:
-            release_staging(staging)
-            release_staging(retired)
 
     def _exists(self) -> bool:
         return self._filepath.exists()

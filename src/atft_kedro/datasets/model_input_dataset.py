@@ -11,32 +11,29 @@ Layout of ``<filepath>/``::
     meta.json      format version, feature_names, manifest_hash, and every array's shape and dtype
 
 Loads memory-map every array (``np.load(mmap_mode="r")``, read-only, no copy). Saves are
-whole or absent: the arrays are written and fsync'ed into a temporary sibling directory
-``.<name>.writing-<pid>-<id>`` (:func:`atft_kedro.datasets.atomic.staging_path`); then the old
-directory is renamed to ``.<name>.previous``, the new one renamed to ``<name>``, and the
-previous one removed. A crash while writing leaves the old model input untouched; a crash
-between the two renames leaves it whole as ``.<name>.previous``, which ``load`` falls back
-to (with a warning) and the next save cleans up.
-A ``.writing-`` folder left by a killed save is never loaded and is removed by the next save
+whole or absent, through the project's one atomic-write helper
+(:func:`atft_kedro.datasets.atomic.atomic_target`): the arrays are written and fsync'ed into a
+temporary sibling directory ``.<name>.writing-<pid>-<id>``; then the old directory is renamed
+to an ``.<name>.old-`` sibling, the new one renamed to ``<name>``, and the old one removed. A
+crash while writing leaves the old model input untouched; an error between the two renames
+puts the old one back at once; a kill between them leaves it whole as the ``old`` sibling,
+which the next ``load`` or save renames back (with a warning). A ``.writing-`` folder left by
+a killed save is never loaded and is removed by the next save
 (:func:`atft_kedro.datasets.atomic.remove_stale_staging`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
 
-from atft_kedro.datasets.atomic import release_staging, remove_stale_staging, staging_path
+from atft_kedro.datasets.atomic import atomic_target, remove_stale_staging
 from atft_kedro.schemas.model_input import ModelInput
-
-logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 ARRAYS = ("features", "mask", "targets", "dates", "codes", "horizons")
@@ -61,23 +58,12 @@ class ModelInputDataset(AbstractDataset[ModelInput, ModelInput]):
     def _path(self) -> Path:
         return Path(str(self._filepath))
 
-    @property
-    def _previous(self) -> Path:
-        return self._path.with_name(f".{self._path.name}.previous")
-
     def load(self) -> ModelInput:
         path = self._path
         if not (path / META_FILE).exists():
-            if (self._previous / META_FILE).exists():
-                logger.warning(
-                    "%s is missing but %s holds the previous model input whole (a save was "
-                    "interrupted between its renames); loading that", path, self._previous,
-                )
-                path = self._previous
-            else:
-                raise DatasetError(
-                    f"model input {path} does not exist: run the normalization pipeline first"
-                )
+            remove_stale_staging(path)  # puts back the previous model input of a save killed between its renames
+        if not (path / META_FILE).exists():
+            raise DatasetError(f"model input {path} does not exist: run the normalization pipeline first")
         return read_model_input(path)
 
     def save(self, data: ModelInput) -> None:
@@ -86,7 +72,7 @@ class ModelInputDataset(AbstractDataset[ModelInput, ModelInput]):
         write_model_input_atomically(data, self._path)
 
     def _exists(self) -> bool:
-        return (self._path / META_FILE).exists() or (self._previous / META_FILE).exists()
+        return (self._path / META_FILE).exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
@@ -104,23 +90,10 @@ def _meta(data: ModelInput) -> dict[str, Any]:
     }
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_model_input_atomically(data: ModelInput, path: Path) -> None:
     """Write ``data`` to directory ``path`` so that it is either the old or the new model input, never a mix."""
-    parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(path)
-    staging = staging_path(path, "writing")
-    previous = path.with_name(f".{path.name}.previous")
-    staging.mkdir()
-    try:
+    with atomic_target(path, "writing") as staging:
+        staging.mkdir()
         for name in ARRAYS:
             array = np.ascontiguousarray(getattr(data, name))
             with open(staging / f"{name}.npy", "wb") as handle:
@@ -131,19 +104,6 @@ def write_model_input_atomically(data: ModelInput, path: Path) -> None:
             json.dump(_meta(data), handle, indent=2)
             handle.flush()
             os.fsync(handle.fileno())
-        _fsync_path(staging)
-        if path.exists():
-            if previous.exists():
-                shutil.rmtree(previous)
-            os.rename(path, previous)
-        os.rename(staging, path)
-        _fsync_path(parent)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        release_staging(staging)
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 def read_model_input(path: Path) -> ModelInput:
