@@ -25,6 +25,7 @@ from peak_memory import PeakMemory
 
 from atft_kedro.config import ProjectConfigLoader
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.features.registry import DATA_GROUPS
 from atft_kedro.labels import LabelParams
 from atft_kedro.pipelines.feature_engineering import nodes
 
@@ -73,24 +74,13 @@ def run(tables: dict, params: FeatureParams, horizons: list[int], labels: LabelP
     targets = timed("targets", lambda: nodes.build_targets(panel, horizons, labels))
     del targets
     # each table is dropped after the last node that reads it, as Kedro's runner releases datasets
-    frames = [
-        timed("px", lambda: nodes.compute_price_features(panel, params)),
-        timed("tech", lambda: nodes.compute_technical_features(panel, params)),
-        timed("mkt", lambda: nodes.compute_market_features(panel, tables["topix"], params)),
-        timed("beta_alpha", lambda: nodes.compute_beta_alpha_features(panel, tables.pop("topix"), params)),
-        timed("sector", lambda: nodes.compute_sector_features(panel, params)),
-        timed("flow", lambda: nodes.compute_flow_features(panel, tables.pop("investor_types"), params)),
-        timed("margin", lambda: nodes.compute_margin_features(panel, tables.pop("weekly_margin_interest"), params)),
-        timed("margin_alert", lambda: nodes.compute_margin_alert_features(
-            panel, tables.pop("daily_margin_interest"), params)),
-        timed("short", lambda: nodes.compute_short_selling_features(panel, tables.pop("short_selling"), params)),
-        timed("short_positions", lambda: nodes.compute_short_position_features(
-            panel, tables.pop("short_positions"), params)),
-        timed("stmt", lambda: nodes.compute_statement_features(panel, tables["statements"], params)),
-        timed("evt", lambda: nodes.compute_earnings_event_features(
-            panel, tables.pop("earnings_calendar"), tables.pop("statements"), params)),
-        timed("grf", lambda: nodes.compute_graph_features(panel, graph, params)),
-    ]
+    tables["stock_graph"] = graph
+    groups = list(DATA_GROUPS.values())
+    last_reader = {source: i for i, group in enumerate(groups) for source in group.sources}
+    frames = []
+    for i, group in enumerate(groups):
+        sources = [tables.pop(s) if last_reader[s] == i else tables[s] for s in group.sources]
+        frames.append(timed(group.name, lambda: nodes.group_node(group)(panel, *sources, params)))  # noqa: B023
     del panel  # released before the assembly, as Kedro does
     gc.collect()
     features = timed("assemble", lambda: nodes.assemble_features(keys, manifest, params, *frames))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.features.registry import DATA_GROUPS
 from atft_kedro.labels import LabelParams
 from atft_kedro.pipelines.feature_engineering import nodes
 
@@ -24,24 +25,15 @@ class Built:
 
 
 def build_all(tables: dict[str, pl.DataFrame | None], params: FeatureParams, horizons: list[int]) -> Built:
-    """Run the pipeline's nodes in order (what ``kedro run --pipelines feature_engineering`` does)."""
+    """Run the pipeline's nodes in order (what ``kedro run --pipelines feature_engineering`` does).
+
+    The group nodes are made from the registry when called, so a test may change it first.
+    """
     manifest = nodes.build_manifest(params)
     panel = nodes.build_stock_panel(tables["daily_quotes"], tables["listed_info"], tables["trading_calendar"])
     graph = nodes.build_stock_graph(panel, params)
-    frames = [
-        nodes.compute_price_features(panel, params),
-        nodes.compute_technical_features(panel, params),
-        nodes.compute_market_features(panel, tables["topix"], params),
-        nodes.compute_beta_alpha_features(panel, tables["topix"], params),
-        nodes.compute_sector_features(panel, params),
-        nodes.compute_flow_features(panel, tables["investor_types"], params),
-        nodes.compute_margin_features(panel, tables["weekly_margin_interest"], params),
-        nodes.compute_margin_alert_features(panel, tables["daily_margin_interest"], params),
-        nodes.compute_short_selling_features(panel, tables["short_selling"], params),
-        nodes.compute_short_position_features(panel, tables["short_positions"], params),
-        nodes.compute_statement_features(panel, tables["statements"], params),
-        nodes.compute_earnings_event_features(panel, tables["earnings_calendar"], tables["statements"], params),
-        nodes.compute_graph_features(panel, graph, params),
-    ]
-    features = nodes.assemble_features(nodes.select_feature_keys(panel), manifest, params, *frames)
+    inputs = tables | {"stock_graph": graph}
+    frames = [nodes.group_node(group)(panel, *[inputs[s] for s in group.sources], params)
+              for group in DATA_GROUPS.values()]
+    features = nodes.assemble_features(nodes.select_feature_keys(panel), manifest, params, *frames).collect()
     return Built(features, nodes.build_targets(panel, horizons, LabelParams(entry="next_open")), graph, manifest)

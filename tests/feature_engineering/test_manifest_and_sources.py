@@ -10,8 +10,9 @@ from fe_helpers import Built, build_all
 from pydantic import ValidationError
 
 from atft_kedro.features.base import MissingSourceError
-from atft_kedro.features.manifest import DATA_GROUPS, GROUP_ORDER, build_feature_manifest
+from atft_kedro.features.manifest import build_feature_manifest
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.features.registry import DATA_GROUPS, group_order
 from atft_kedro.pipelines.feature_engineering import nodes
 from atft_kedro.schemas.manifest import FORBIDDEN_INPUT_PREFIXES, FeatureManifest
 
@@ -37,7 +38,7 @@ def _with(params: FeatureParams, **changes) -> FeatureParams:
 def test_manifest_lists_every_group_with_at_least_250_float32_features(built: Built) -> None:
     manifest = FeatureManifest.from_json_dict(built.manifest)
     assert len(manifest) >= 250
-    assert [g.name for g in manifest.groups] == list(GROUP_ORDER)
+    assert [g.name for g in manifest.groups] == list(group_order())
     assert all(g.enabled and g.n_features > 0 for g in manifest.groups)
     for spec in manifest.features:
         if spec.group == "cross_sectional":
@@ -65,7 +66,7 @@ def test_every_group_carries_information(built: Built) -> None:
     """No group comes out all-null (a silently failed source would)."""
     manifest = FeatureManifest.from_json_dict(built.manifest)
     tail = built.features.tail(built.features.height // 3)
-    for group in GROUP_ORDER:
+    for group in group_order():
         names = [f.name for f in manifest.features if f.group == group]
         non_null = tail.select(pl.sum_horizontal(pl.col(n).is_not_null() for n in names).sum()).item()
         assert non_null > 0, group

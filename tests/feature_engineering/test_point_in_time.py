@@ -15,6 +15,7 @@ That check is only worth something if it can fail, so this module also shows tha
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -24,9 +25,9 @@ from fe_helpers import Built, build_all
 from kedro_project import load_conf
 
 from atft_kedro.features import calendar, cross_sectional, interactions
-from atft_kedro.features.manifest import DATA_GROUPS, GROUP_ORDER
 from atft_kedro.features.panel import build_stock_panel
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.features.registry import DATA_GROUPS, FeatureGroup, group_order
 from atft_kedro.features.sample_tables import make_canonical_tables
 from atft_kedro.labels import LabelParams
 from atft_kedro.market import simulator
@@ -342,29 +343,29 @@ def test_a_one_day_look_ahead_in_any_single_feature_fails_the_check(
     assert [n for n in clean.features.columns[2:] if n not in caught] == []
 
 
-def _leaky_group(module):
-    """``module.compute`` with a one-day look-ahead: each row gets the stock's next row."""
-    original = module.compute
+def _leaky_group(group: FeatureGroup) -> FeatureGroup:
+    """``group`` whose compute has a one-day look-ahead: each row gets the stock's next row."""
+    original = group.compute
 
     def compute(panel, *args):
         out = original(panel, *args)
-        output_order = getattr(module, "ROW_ORDER", "panel") == "output"
+        output_order = group.row_order == "output"
         code = panel.output_column("Code") if output_order else panel.frame.get_column("Code")
         return out.with_columns(code.alias("_leak_code")).select(
             pl.all().exclude("_leak_code").shift(-1).over("_leak_code"))
 
-    return compute
+    return dataclasses.replace(group, compute=compute)
 
 
 
 
-@pytest.mark.parametrize("group", GROUP_ORDER)
+@pytest.mark.parametrize("group", group_order())
 def test_a_look_ahead_planted_in_each_group_fails_the_check(
     group: str, eventful, poisoned_tables, cutoff, feature_params: FeatureParams, horizons,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if group in DATA_GROUPS:
-        monkeypatch.setattr(DATA_GROUPS[group], "compute", _leaky_group(DATA_GROUPS[group]))
+        monkeypatch.setitem(DATA_GROUPS, group, _leaky_group(DATA_GROUPS[group]))
     elif group == interactions.GROUP:
         original = interactions.interaction_expr
         monkeypatch.setattr(interactions, "interaction_expr",

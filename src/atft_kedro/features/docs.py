@@ -11,33 +11,26 @@ from pathlib import Path
 
 from atft_kedro.features.manifest import build_feature_manifest
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.features.registry import FeatureGroup, group_entry
 from atft_kedro.schemas.manifest import FeatureManifest
-
-_GROUP_TITLES = {
-    "px": "Price and volume (`px_`)",
-    "tech": "Technical oscillators (`tech_`)",
-    "mkt": "Market: TOPIX and breadth (`mkt_`)",
-    "beta_alpha": "Beta and residual returns (`beta_`, `alpha_`)",
-    "sector": "Sector-relative (`sec_`)",
-    "flow": "Investor-type flows (`flow_`)",
-    "margin": "Weekly margin balances (`mrg_`)",
-    "margin_alert": "Daily margin alerts (`dmi_`)",
-    "short": "Sector short selling (`ss_sec_`, `ss_valid`)",
-    "short_positions": "Reported short positions (`ss_pos_`)",
-    "stmt": "Financial statements (`stmt_`)",
-    "evt": "Earnings calendar (`evt_`)",
-    "grf": "Correlation graph (`grf_`)",
-    "interactions": "Interactions (`int_`)",
-    "cross_sectional": "Cross-sectional z-scores (`_csz`)",
-}
-
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _reads(name: str) -> str:
+    """What a group is computed from: the panel and its source tables, or the other groups."""
+    entry = group_entry(name)
+    if isinstance(entry, FeatureGroup):
+        return ", ".join(["stock panel", *(f"`{s}`" for s in entry.sources)])
+    return "the other groups' features"
+
+
 def write_features_doc(manifest: FeatureManifest) -> str:
-    """Markdown listing every feature of ``manifest`` by group, with source and lag."""
+    """Markdown listing every feature of ``manifest`` by group, with source and lag.
+
+    Group titles, descriptions and source tables come from the registry (``features.registry``).
+    """
     lines = [
         "# Features",
         "",
@@ -50,16 +43,17 @@ def write_features_doc(manifest: FeatureManifest) -> str:
         "`lag` is the number of trading days after the underlying event before the value is used",
         "(statements disclosed at or after 15:00 and published tables count from the next trading day).",
         "",
-        "| group | on | features | note |",
-        "|---|---|---|---|",
+        "| group | what | reads | on | features | note |",
+        "|---|---|---|---|---|---|",
     ]
     for g in manifest.groups:
-        lines.append(f"| {g.name} | {'yes' if g.enabled else 'no'} | {g.n_features} | {_cell(g.reason)} |")
+        lines.append(f"| {g.name} | {_cell(group_entry(g.name).description)} | {_reads(g.name)} | "
+                     f"{'yes' if g.enabled else 'no'} | {g.n_features} | {_cell(g.reason)} |")
     for g in manifest.groups:
         specs = [f for f in manifest.features if f.group == g.name]
         if not specs:
             continue
-        lines += ["", f"## {_GROUP_TITLES.get(g.name, g.name)}", "", "| feature | source | lag | description |",
+        lines += ["", f"## {group_entry(g.name).title}", "", "| feature | source | lag | description |",
                   "|---|---|---|---|"]
         lines += [f"| `{f.name}` | {f.source} | {f.lag_days} | {_cell(f.description)} |" for f in specs]
     return "\n".join(lines) + "\n"

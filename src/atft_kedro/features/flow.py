@@ -24,7 +24,6 @@ from atft_kedro.features.params import FeatureParams
 logger = logging.getLogger(__name__)
 
 GROUP = "flow"
-ROW_ORDER = "output"  # compute() returns rows in (Date, Code) order
 SOURCE = "investor_types+listed_info"
 SECTION = "Section"
 

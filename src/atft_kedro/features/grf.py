@@ -19,7 +19,6 @@ from atft_kedro.features.panel import CLOSE, RET1, StockPanel
 from atft_kedro.features.params import FeatureParams
 
 GROUP = "grf"
-ROW_ORDER = "output"  # compute() returns rows in (Date, Code) order
 SOURCE = "stock_graph+daily_quotes"
 _NODE = ("degree", "weighted_degree", "eigen_centrality", "clustering", "mean_rho")
 

@@ -2,44 +2,28 @@
 
 It lists every column the feature pipeline writes, in order, with its group, source
 table(s) and availability lag, plus one status per group (on/off and why). The pipeline
-checks that the columns it produced are exactly these names.
+checks that the columns it produced are exactly these names. The groups, their order and
+their features come from the registry (``features.registry``).
 """
 
 from __future__ import annotations
 
 import logging
-from types import ModuleType
 
-from atft_kedro.features import (
-    beta_alpha, cross_sectional, evt, flow, grf, interactions, margin, margin_alert, mkt, px, sector,
-    short, short_positions, stmt, tech,
-)
+from atft_kedro.features import cross_sectional, interactions
 from atft_kedro.features.base import Feature
 from atft_kedro.features.params import FeatureParams
+from atft_kedro.features.registry import DATA_GROUPS, group_order, switch_name
 from atft_kedro.schemas.manifest import FeatureManifest, FeatureSpec, GroupStatus
 
 logger = logging.getLogger(__name__)
 
-#: Groups computed from the source tables, in manifest order. Each optional source table
-#: (weekly flows, margin balances, margin alerts, sector short selling, short positions,
-#: statements, earnings calendar) feeds its own group, so a missing or empty table costs
-#: only that group's features (null, validity flag 0).
-DATA_GROUPS: dict[str, ModuleType] = {
-    "px": px, "tech": tech, "mkt": mkt, "beta_alpha": beta_alpha, "sector": sector, "flow": flow,
-    "margin": margin, "margin_alert": margin_alert, "short": short, "short_positions": short_positions,
-    "stmt": stmt, "evt": evt, "grf": grf,
-}
-#: Every group, in manifest order (interactions and z-scores are built from the others).
-GROUP_ORDER: tuple[str, ...] = (*DATA_GROUPS, interactions.GROUP, cross_sectional.GROUP)
-
-
-def _switch(group: str) -> str:
-    return f"params:feature_engineering.groups.{group}"
+__all__ = ["DATA_GROUPS", "all_features", "build_feature_manifest", "enabled_features", "group_order"]
 
 
 def all_features(params: FeatureParams) -> dict[str, list[Feature]]:
     """Every group's features as if every group were on (to check names in conf)."""
-    catalogue = {g: module.features(params) for g, module in DATA_GROUPS.items()}
+    catalogue = {g: group.features(params) for g, group in DATA_GROUPS.items()}
     flat = {f.name: f for fs in catalogue.values() for f in fs}
     catalogue[interactions.GROUP] = interactions.build(params.interactions, flat)
     flat |= {f.name: f for f in catalogue[interactions.GROUP]}
@@ -90,15 +74,16 @@ def build_feature_manifest(params: FeatureParams) -> FeatureManifest:
     """The manifest of the features ``params`` produce (names, groups, sources, lags, statuses)."""
     on, notes = enabled_features(params)
     switches = params.groups.model_dump()
+    order = group_order()
     specs = [
         FeatureSpec(name=f.name, group=g, source=f.source, lag_days=f.lag_days, description=f.description)
-        for g in GROUP_ORDER for f in on[g]
+        for g in order for f in on[g]
     ]
     statuses = [
         GroupStatus(
             name=g, enabled=switches[g], n_features=len(on[g]),
-            reason=notes.get(g, "") if switches[g] else f"turned off in conf: {_switch(g)} is false",
+            reason=notes.get(g, "") if switches[g] else f"turned off in conf: {switch_name(g)} is false",
         )
-        for g in GROUP_ORDER
+        for g in order
     ]
     return FeatureManifest(features=tuple(specs), groups=tuple(statuses))

@@ -15,7 +15,6 @@ from atft_kedro.features.panel import CLOSE, RET1, StockPanel
 from atft_kedro.features.params import FeatureParams
 
 GROUP = "mkt"
-ROW_ORDER = "output"  # compute() returns rows in (Date, Code) order
 _TOPIX_COLUMNS = ("Date", "Open", "High", "Low", "Close")
 
 

@@ -50,24 +50,30 @@ class AvailabilityParams(_Strict):
     earnings_calendar_lag_days: int = Field(ge=1)
 
 
-class GroupSwitches(_Strict):
-    """Which feature groups are built. A group that is off is listed as off in the manifest."""
+class GroupSwitches(BaseModel):
+    """Which feature groups are built: one ``<group>: true|false`` per registered group.
 
-    px: bool
-    tech: bool
-    mkt: bool
-    beta_alpha: bool
-    sector: bool
-    flow: bool
-    margin: bool
-    margin_alert: bool
-    short: bool
-    short_positions: bool
-    stmt: bool
-    evt: bool
-    grf: bool
-    interactions: bool
-    cross_sectional: bool
+    The groups are the registry's (``features.registry``), so a new group needs only its
+    switch in conf; a misspelt, unknown or missing group is an error. A group that is off is
+    listed as off in the manifest. Read a switch as ``params.groups.<group>``.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, bool]
+
+    @model_validator(mode="after")
+    def _one_switch_per_registered_group(self) -> GroupSwitches:
+        from atft_kedro.features.registry import group_order  # the registry imports this module
+
+        known = group_order()
+        given = list(self.model_extra or {})
+        missing = [g for g in known if g not in given]
+        unknown = [g for g in given if g not in known]
+        if missing or unknown:
+            raise ValueError(
+                f"feature_engineering.groups needs one switch per feature group: missing {missing}, "
+                f"unknown {unknown}; the registered groups are {list(known)}")
+        return self
 
 
 class RollingParams(_Strict):
@@ -267,6 +273,12 @@ class CrossSectionalParams(_Strict):
         return v
 
 
+class AssemblyParams(_Strict):
+    """How the ``features`` table is assembled from the group files (``features.assembly``)."""
+
+    block_mib: int = Field(ge=1, description="MiB of float32 features per block of whole trading days")
+
+
 class FeatureParams(_Strict):
     """Everything the feature pipeline may be tuned by."""
 
@@ -286,3 +298,4 @@ class FeatureParams(_Strict):
     graph: GraphParams
     interactions: list[InteractionSpec]
     cross_sectional: CrossSectionalParams
+    assembly: AssemblyParams
