@@ -134,7 +134,7 @@ def main() -> None:
     print(f"built random input in {time.perf_counter() - built:.1f}s; torch threads {torch.get_num_threads()}")
     started = time.perf_counter()
     _, history = train_model(
-        model_input, splits, graph, manifest, model_params, loss_params, training_params, None,
+        model_input, splits, graph, manifest, model_params, loss_params, training_params,
         normalizer_identity="bench",
     )
     total = time.perf_counter() - started

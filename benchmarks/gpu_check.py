@@ -257,9 +257,7 @@ def main() -> None:
     forecast_days = np.arange(args.days, n_days)
     _sync(device)
     t0 = time.perf_counter()
-    quantiles, _ = forecast_tensors(
-        model, tensors, graph, forecast_days, training_params.forecast_days_per_batch, with_weights=False
-    )
+    quantiles = forecast_tensors(model, tensors, graph, forecast_days, training_params.forecast_days_per_batch)
     _sync(device)
     forecast_s = time.perf_counter() - t0
     result["forecast"] = {

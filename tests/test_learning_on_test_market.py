@@ -58,7 +58,7 @@ def test_validation_rank_ic_is_clearly_above_shuffled_targets(test_env_run) -> N
 
     def last_epoch_rank_ic(inputs: ModelInput) -> float:
         """Validation RankIC of the last epoch, averaged over the horizons (no best-epoch selection)."""
-        _, history = train_model(inputs, splits, graph, manifest, model, loss, training, None,
+        _, history = train_model(inputs, splits, graph, manifest, model, loss, training,
                                  normalizer_identity="test")
         return float(np.nanmean(history.select(columns).row(-1)))
 

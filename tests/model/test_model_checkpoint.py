@@ -1,4 +1,4 @@
-"""Checkpoint round trip, manifest refusal, prediction and feature importance."""
+"""Checkpoint round trip (through the catalog's dataset), manifest and format refusal, forecasting."""
 
 from __future__ import annotations
 
@@ -8,16 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from atft_kedro.model.checkpoint import (
-    build_model_from_checkpoint,
-    feature_importance,
-    forecast_days,
-    load_checkpoint,
-    predict,
-    save_checkpoint,
-)
-from atft_kedro.graph_packing import pack_graph
-from atft_kedro.model.data import day_batch, device_tensors
+from atft_kedro.datasets.torch_checkpoint import TorchCheckpointDataset
+from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
 from atft_kedro.model.trainer import CudaUnavailableError, train_model
 from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
 
@@ -28,7 +20,7 @@ from model_fakes import loss_params, model_params, training_params
 def trained(dataset):
     ck, _ = train_model(
         dataset.model_input, dataset.splits, dataset.graph, dataset.manifest, model_params(), loss_params(),
-        training_params(), None, normalizer_identity="norm-1",
+        training_params(), normalizer_identity="norm-1",
     )
     return ck
 
@@ -37,18 +29,18 @@ def test_round_trip_reproduces_predictions_exactly(dataset, trained, tmp_path):
     mi = dataset.model_input
     days = mi.day_indices(dataset.splits.test.start, dataset.splits.test.end)
     model = build_model_from_checkpoint(trained, dataset.manifest)
-    before = predict(model, mi, dataset.graph, days)
-    path = tmp_path / "model.pt"
-    save_checkpoint(trained, path)
-    loaded = load_checkpoint(path)
-    after = predict(build_model_from_checkpoint(loaded, dataset.manifest), mi, dataset.graph, days)
+    before = forecast_days(model, mi, dataset.graph, days)
+    checkpoint_dataset = TorchCheckpointDataset(filepath=str(tmp_path / "model.pt"))
+    checkpoint_dataset.save(trained)
+    loaded = checkpoint_dataset.load()
+    after = forecast_days(build_model_from_checkpoint(loaded, dataset.manifest), mi, dataset.graph, days)
     assert before.shape == (len(days), mi.n_stocks, 2, 3)
     np.testing.assert_array_equal(before, after)
     assert np.isfinite(before[mi.mask[days]]).all()
     assert loaded["normalizer_identity"] == "norm-1"
     assert loaded["manifest_hash"] == dataset.manifest.hash
     # a day predicted alone equals the same day inside a longer request
-    np.testing.assert_allclose(predict(model, mi, dataset.graph, days[3:4])[0], before[3], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(forecast_days(model, mi, dataset.graph, days[3:4])[0], before[3], rtol=0, atol=1e-6)
 
 
 def test_unlisted_stocks_get_nan_forecasts_and_do_not_change_the_others(dataset, trained):
@@ -59,13 +51,13 @@ def test_unlisted_stocks_get_nan_forecasts_and_do_not_change_the_others(dataset,
     mask[days[2] :, [3, 9]] = False  # two stocks delisted during the test period
     features = np.where(mask[..., None], mi.features, 0.0).astype(np.float32)
     delisted = dataclasses.replace(mi, mask=mask, features=features)
-    quantiles = predict(model, delisted, dataset.graph, days)
+    quantiles = forecast_days(model, delisted, dataset.graph, days)
     assert mask[days].sum() < mask[days].size  # the test days do have unlisted stocks
     np.testing.assert_array_equal(np.isnan(quantiles).all((2, 3)), ~mask[days])
     assert np.isfinite(quantiles[mask[days]]).all()
     # whatever an unlisted stock's row holds, the listed stocks' forecasts do not change
     garbage = np.where(mask[..., None], features, 50.0).astype(np.float32)
-    other = predict(model, dataclasses.replace(delisted, features=garbage), dataset.graph, days)
+    other = forecast_days(model, dataclasses.replace(delisted, features=garbage), dataset.graph, days)
     np.testing.assert_allclose(other[mask[days]], quantiles[mask[days]], rtol=0, atol=1e-6)
 
 
@@ -78,24 +70,9 @@ def test_changed_manifest_is_refused_naming_the_features(dataset, trained):
         build_model_from_checkpoint(trained, changed)
 
 
-def test_feature_importance_is_the_mean_selection_weight_of_listed_stocks(dataset, trained):
-    mi = dataset.model_input
-    model = build_model_from_checkpoint(trained, dataset.manifest)
-    days = np.arange(10, 30)  # days 10..29: two stocks are not listed yet (mask False)
-    importance = feature_importance(model, mi, dataset.graph, days)
-    tensors = device_tensors(mi, torch.device("cpu"))
-    graph = pack_graph(dataset.graph, mi.dates, mi.codes)
-    per_stock = []
-    with torch.no_grad():
-        for d in days:  # one day at a time, by hand
-            batch = day_batch(tensors, [d], model.params.window_days, graph)
-            _, weights = model(batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask,
-                               return_weights=True)
-            per_stock.append(weights.mean(1)[batch.stock_mask].double().numpy())
-    expected = np.concatenate(per_stock).mean(0)
-    assert (~mi.mask[days]).any()  # unlisted stocks exist on these days and must not count
-    np.testing.assert_allclose(importance, expected, rtol=0, atol=1e-7)
-    assert importance.std() > 1e-4  # trained weights differ between features
+def test_a_checkpoint_of_another_format_is_refused(dataset, trained):
+    with pytest.raises(ValueError, match="format_version 0, expected 1"):
+        build_model_from_checkpoint({**trained, "format_version": 0}, dataset.manifest)
 
 
 def test_forecasts_run_in_day_batches_from_the_checkpoint_conf(dataset, trained):
@@ -106,9 +83,9 @@ def test_forecasts_run_in_day_batches_from_the_checkpoint_conf(dataset, trained)
     assert model.forecast_days_per_batch == 3 and next(model.parameters()).device.type == "cpu"
     passes = []
     model.register_forward_hook(lambda module, inputs, output: passes.append(inputs[0].shape[0]))
-    batched = predict(model, mi, dataset.graph, days)
+    batched = forecast_days(model, mi, dataset.graph, days)
     assert passes == [3 * mi.n_stocks] * (len(days) // 3) + ([len(days) % 3 * mi.n_stocks] if len(days) % 3 else [])
-    one_pass = forecast_days(model, mi, dataset.graph, days, with_weights=False, days_per_batch=len(days))[0]
+    one_pass = forecast_days(model, mi, dataset.graph, days, days_per_batch=len(days))
     np.testing.assert_allclose(batched, one_pass, rtol=0, atol=1e-6)
 
 

@@ -45,7 +45,7 @@ def phased(dataset):
     )
     return train_model(
         dataset.model_input, dataset.splits, dataset.graph, dataset.manifest, model_params(), loss_params(),
-        training, None, normalizer_identity="guards",
+        training, normalizer_identity="guards",
     )
 
 
@@ -53,7 +53,7 @@ def _validation_rank_ic(model: ATFTGATFAN, dataset) -> float:
     """Mean over validation days of scipy's Spearman correlation of the 1-day forecasts."""
     mi = dataset.model_input
     days = mi.day_indices(dataset.splits.validation.start, dataset.splits.validation.end)
-    quantiles, _ = forecast_days(model, mi, dataset.graph, days, with_weights=False)
+    quantiles = forecast_days(model, mi, dataset.graph, days)
     values = []
     for i, d in enumerate(days):
         ok = mi.mask[d] & np.isfinite(mi.targets[d, :, 0])
@@ -144,7 +144,7 @@ def test_trainer_passes_the_time_mask(dataset, monkeypatch):
     # the first days' windows reach before the data and two stocks list late: masked steps exist
     train_model(
         dataset.model_input, dataset.splits, dataset.graph, dataset.manifest, model_params(), loss_params(),
-        training_params(phases=[_phase("one", 1, True, 1.0)]), None, normalizer_identity="spy",
+        training_params(phases=[_phase("one", 1, True, 1.0)]), normalizer_identity="spy",
     )
     assert seen and None not in seen
     assert any(seen)

@@ -23,7 +23,7 @@ from atft_kedro.schemas.manifest import ManifestMismatchError
 from model_fakes import Dataset, loss_params, make_dataset, make_manifest, model_params, training_params
 
 
-def _train(ds: Dataset, model=None, loss=None, training=None, resume_from=None):
+def _train(ds: Dataset, model=None, loss=None, training=None):
     return train_model(
         ds.model_input,
         ds.splits,
@@ -32,7 +32,6 @@ def _train(ds: Dataset, model=None, loss=None, training=None, resume_from=None):
         model or model_params(),
         loss or loss_params(),
         training or training_params(),
-        resume_from,
         normalizer_identity="normalizer-test",
     )
 
@@ -136,13 +135,6 @@ def test_manifest_must_match_model_input(dataset):
     other = dataclasses.replace(dataset, manifest=make_manifest(dataset.model_input.n_features, prefix="tech_f"))
     with pytest.raises(ManifestMismatchError, match="tech_f0"):
         _train(other)
-
-
-def test_warm_start_continues_from_a_checkpoint(dataset):
-    training = training_params(phases=[_phase(epochs=1)])
-    ck, history = _train(dataset, training=training)
-    _, resumed = _train(dataset, training=training, resume_from=ck)
-    assert resumed["val_loss_total"][0] < history["val_loss_total"][0]
 
 
 def test_epoch_day_sample_sets_the_steps(dataset):

@@ -8,7 +8,7 @@ from model_fakes import loss_params, make_dataset, model_params, training_params
 
 from atft_kedro.evaluation.importance import evenly_spaced, mean_rank_ic, permutation_importance
 from atft_kedro.graph_packing import pack_graph
-from atft_kedro.model.checkpoint import build_model_from_checkpoint, predict
+from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
 from atft_kedro.model.trainer import train_model
 
 
@@ -19,13 +19,13 @@ def fitted():
     checkpoint, _ = train_model(data.model_input, data.splits, data.graph, data.manifest, model_params(),
                                 loss_params(), training_params(phases=[{"name": "all", "epochs": 4, "lr_scale": 1.0,
                                                                         "fan": True, "gat": True}]),
-                                None, normalizer_identity="n")
+                                normalizer_identity="n")
     return data, build_model_from_checkpoint(checkpoint, data.manifest)
 
 
 def _forecaster(data, model):
     def forecast(part, days):
-        return predict(model, part, pack_graph(data.graph, part.dates, part.codes), days)[..., 1]
+        return forecast_days(model, part, pack_graph(data.graph, part.dates, part.codes), days)[..., 1]
     return forecast
 
 

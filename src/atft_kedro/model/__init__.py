@@ -2,19 +2,13 @@
 
 Modules: ``params`` (typed conf), ``fan``, ``vsn``, ``temporal``, ``graph``, ``heads``,
 ``network`` (the model), ``losses``, ``data`` (device tensors, packed graphs, day batches),
-``trainer`` (``train_model``), ``checkpoint`` (save/load/rebuild, ``predict``).
+``trainer`` (``train_model``), ``checkpoint`` (make/rebuild, ``forecast_days``).
 
 The package imports only torch, torch-geometric, numpy and pydantic; the Polars stock graph is
 packed by ``atft_kedro.graph_packing`` (node layer). See docs/model.md.
 """
 
-from atft_kedro.model.checkpoint import (
-    build_model_from_checkpoint,
-    feature_importance,
-    load_checkpoint,
-    predict,
-    save_checkpoint,
-)
+from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
 from atft_kedro.model.network import ATFTGATFAN
 from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.model.trainer import (
@@ -33,9 +27,6 @@ __all__ = [
     "PredictionCollapseError",
     "TrainingParams",
     "build_model_from_checkpoint",
-    "feature_importance",
-    "load_checkpoint",
-    "predict",
-    "save_checkpoint",
+    "forecast_days",
     "train_model",
 ]

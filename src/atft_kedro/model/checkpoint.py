@@ -18,10 +18,6 @@ and ``forecast_days`` moves the model input's needed days there once, then forec
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 from typing import Any
 
 import numpy as np
@@ -75,37 +71,13 @@ def make_checkpoint(
     }
 
 
-def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
-    """Write ``checkpoint`` to ``path`` atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``: no code is unpickled)."""
-    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if checkpoint.get("format_version") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"checkpoint {path} has format_version {checkpoint.get('format_version')!r}, expected {CHECKPOINT_FORMAT}"
-        )
-    return checkpoint
-
-
 def build_model_from_checkpoint(
     checkpoint: dict, manifest: FeatureManifest, device: str | None = None
 ) -> ATFTGATFAN:
     """Rebuild the trained model in eval mode on its training device.
 
     Args:
-        checkpoint: a dict from ``make_checkpoint`` / ``load_checkpoint``.
+        checkpoint: a dict from ``make_checkpoint`` (or the ``model_checkpoint`` dataset).
         manifest: the current feature manifest (must equal the checkpoint's).
         device: "cpu" or "cuda"; None = the checkpoint's ``training.device``.
 
@@ -113,6 +85,7 @@ def build_model_from_checkpoint(
     ``training.forecast_days_per_batch`` and ``training.precision``) for ``forecast_days``.
 
     Raises:
+        ValueError: a checkpoint of another ``format_version``.
         ManifestMismatchError: ``manifest`` (the current features) differs from the checkpoint's,
             naming the differing features.
         CudaUnavailableError: the device is CUDA and this machine has none.
@@ -120,6 +93,11 @@ def build_model_from_checkpoint(
     """
     from atft_kedro.model.trainer import resolve_device
 
+    if checkpoint.get("format_version") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"the checkpoint has format_version {checkpoint.get('format_version')!r}, expected {CHECKPOINT_FORMAT}: "
+            "re-run the training pipeline"
+        )
     manifest.require_same(FeatureManifest.from_json_dict(checkpoint["manifest"]), "the checkpoint")
     params = ModelParams.model_validate(checkpoint["model_params"])
     training = checkpoint["training_params"]
@@ -132,7 +110,6 @@ def build_model_from_checkpoint(
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     model.set_components(**checkpoint["active_components"])
     model.manifest_hash = checkpoint["manifest_hash"]
-    model.horizons = list(checkpoint["horizons"])
     model.forecast_days_per_batch = int(training["forecast_days_per_batch"])
     model.precision = str(training["precision"])
     return model.to(resolve_device(device or training["device"])).eval()
@@ -157,10 +134,9 @@ def forecast_days(
     model_input: ModelInput,
     stock_graph: GraphTensors | Any,
     day_indices: np.ndarray,
-    with_weights: bool,
     days_per_batch: int | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Quantile forecasts (and mean selection weights) for the given days, in eval mode.
+) -> np.ndarray:
+    """Quantile forecasts for the given days, in eval mode.
 
     The days the windows need are moved to the model's device once (float32, pinned copy on
     CUDA); the forecasts stay there until one copy back at the end.
@@ -171,13 +147,11 @@ def forecast_days(
         stock_graph: ``GraphTensors`` packed for ``model_input`` or the Polars ``stock_graph``
             table (packed by ``atft_kedro.graph_packing``).
         day_indices: days to forecast (indices into ``model_input``).
-        with_weights: also return the mean variable-selection weights.
         days_per_batch: days per forward pass (memory only); None = the model's
             ``forecast_days_per_batch`` (set by ``build_model_from_checkpoint``).
 
     Returns:
-        quantiles [len(days), N, H, Q] float32 (NaN for stocks not in the day's mask) and,
-        with ``with_weights``, the selection weights averaged over stocks, steps and days [F].
+        quantiles [len(days), N, H, Q] float32 (NaN for stocks not in the day's mask).
     """
     _check_input(model, model_input)
     days_per_batch = days_per_batch or getattr(model, "forecast_days_per_batch", None)
@@ -191,7 +165,7 @@ def forecast_days(
     n_q = len(model.params.quantiles)
     out = np.full((n_days, n_stocks, model.n_horizons, n_q), np.nan, dtype=np.float32)
     if n_days == 0:
-        return out, (np.zeros(model.n_features) if with_weights else None)
+        return out
     lo, hi = max(0, int(day_indices.min()) - window + 1), int(day_indices.max()) + 1
     part = ModelInput(
         features=model_input.features[lo:hi],
@@ -210,11 +184,8 @@ def forecast_days(
         )
     else:
         graph = as_graph_tensors(stock_graph, part)
-    forecasts, importance = forecast_tensors(
-        model, tensors, graph.to(device), day_indices - lo, days_per_batch, with_weights
-    )
-    out[:] = forecasts.cpu().numpy()
-    return out, (importance.cpu().numpy() if with_weights else None)
+    out[:] = forecast_tensors(model, tensors, graph.to(device), day_indices - lo, days_per_batch).cpu().numpy()
+    return out
 
 
 @torch.no_grad()
@@ -224,8 +195,7 @@ def forecast_tensors(
     graph: GraphTensors,
     day_indices: np.ndarray,
     days_per_batch: int,
-    with_weights: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+) -> torch.Tensor:
     """Forecast days of a model input already on the model's device; results stay there.
 
     Runs under bf16 autocast when the model was trained with ``precision: bf16`` (its
@@ -235,41 +205,19 @@ def forecast_tensors(
         tensors, graph: on the model's device; ``day_indices`` index their days.
 
     Returns:
-        quantiles [len(days), N, H, Q] float32 (NaN for stocks not in the day's mask) and,
-        with ``with_weights``, the mean selection weight per feature over listed stocks [F].
+        quantiles [len(days), N, H, Q] float32 (NaN for stocks not in the day's mask).
     """
     model.eval()
     device = tensors.device
     n_stocks, n_q = tensors.n_stocks, len(model.params.quantiles)
     forecasts = torch.full((len(day_indices), n_stocks, model.n_horizons, n_q), float("nan"), device=device)
-    weight_sum = torch.zeros(model.n_features, dtype=torch.float64, device=device)
-    real_rows = torch.zeros((), dtype=torch.float64, device=device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=getattr(model, "precision", "fp32") == "bf16")
     for start in range(0, len(day_indices), days_per_batch):
         chunk = day_indices[start : start + days_per_batch]
         batch = day_batch(tensors, chunk, model.params.window_days, graph)
         with autocast:
-            quantiles, weights = model(
-                batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask, return_weights=True
-            )
+            quantiles = model(batch.x, batch.stock_mask, batch.edge_index, batch.edge_attr, batch.time_mask)
         q = quantiles.float().reshape(len(chunk), n_stocks, model.n_horizons, n_q)
         forecasts[start : start + len(chunk)] = torch.where(batch.day_mask[..., None, None], q, float("nan"))
-        if with_weights:
-            real = batch.stock_mask.to(torch.float64)
-            weight_sum += (weights.double().mean(1) * real[:, None]).sum(0)
-            real_rows += real.sum()
-    return forecasts, (weight_sum / real_rows.clamp_min(1.0) if with_weights else None)
+    return forecasts
 
-
-def predict(
-    model: ATFTGATFAN, model_input: ModelInput, stock_graph: GraphTensors | Any, day_indices: np.ndarray
-) -> np.ndarray:
-    """Quantile forecasts [len(days), N, H, Q] (NaN for masked stocks); eval mode, no grad."""
-    return forecast_days(model, model_input, stock_graph, day_indices, with_weights=False)[0]
-
-
-def feature_importance(
-    model: ATFTGATFAN, model_input: ModelInput, stock_graph: GraphTensors | Any, day_indices: np.ndarray
-) -> np.ndarray:
-    """Mean variable-selection weight per feature [F] over real stocks, window steps and days (sums to 1)."""
-    return forecast_days(model, model_input, stock_graph, day_indices, with_weights=True)[1]

@@ -429,17 +429,6 @@ def _check_collapse(history: list[dict], params: TrainingParams) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
-def _warm_start(model: ATFTGATFAN, resume_from: dict, manifest: FeatureManifest, model_params: ModelParams) -> None:
-    manifest.require_same(FeatureManifest.from_json_dict(resume_from["manifest"]), "the resumed checkpoint")
-    mine = model_params.model_dump(mode="json")
-    theirs = resume_from["model_params"]
-    differing = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    if differing:
-        raise ValueError(f"resume_from checkpoint has different model parameters {differing}; cannot warm-start")
-    model.load_state_dict(resume_from["state_dict"], strict=True)
-    logger.info("warm start from checkpoint (summary %s)", resume_from.get("history_summary"))
-
-
 def train_model(
     model_input: ModelInput,
     splits: Splits,
@@ -448,7 +437,6 @@ def train_model(
     model_params: ModelParams,
     loss_params: LossParams,
     training_params: TrainingParams,
-    resume_from: dict | None,
     *,
     normalizer_identity: str,
 ) -> tuple[dict, Any]:
@@ -462,8 +450,6 @@ def train_model(
             which is then packed through ``atft_kedro.graph_packing`` (imported only then).
         manifest: the feature manifest ``model_input`` follows (stored in the checkpoint).
         model_params, loss_params, training_params: from conf.
-        resume_from: a checkpoint dict to warm-start the weights from (same manifest and
-            model parameters), or None.
         normalizer_identity: identity string of the normalizer state, stored in the checkpoint.
 
     Returns:
@@ -510,8 +496,6 @@ def train_model(
             params=training_params,
             window=model_params.window_days,
         )
-        if resume_from is not None:
-            _warm_start(run.model, resume_from, manifest, model_params)
         _log_resolved(model_params, loss_params, training_params, run.model, len(train_days), len(val_days))
         optimizer = make_optimizer(run.model, training_params)
         epoch_days = len(train_days)

@@ -75,7 +75,7 @@ def forecast_atft_gat_fan(
     model = build_model_from_checkpoint(model_checkpoint, FeatureManifest.from_json_dict(feature_manifest))
     days = _test_days(model_input, splits)
     graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
-    quantiles, _ = forecast_days(model, model_input, graph, days, with_weights=False)
+    quantiles = forecast_days(model, model_input, graph, days)
     day_pos, stocks = np.nonzero(model_input.mask[days])
     values = quantiles[day_pos, stocks]  # [rows, H, Q]
     q_levels = list(model.params.quantiles)
@@ -122,7 +122,7 @@ def permutation_feature_importance(
         key = (str(part.dates[0]), len(part.dates))
         if key not in packed:  # every call shares one window slice
             packed[key] = pack_graph(stock_graph, part.dates, part.codes)
-        quantiles, _ = forecast_days(model, part, packed[key], part_days, with_weights=False)
+        quantiles = forecast_days(model, part, packed[key], part_days)
         return quantiles[..., model.params.median_index]
 
     groups: dict[str, list[str]] = {}

@@ -80,7 +80,7 @@ def rank_newest_date(
     model_input = build_dense_model_input(recent, empty_targets, manifest, state, normalization, tuple(horizons))
     newest = np.array([model_input.n_days - 1])
     graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
-    quantiles, _ = forecast_days(model, model_input, graph, newest, with_weights=False)
+    quantiles = forecast_days(model, model_input, graph, newest)
     listed = np.flatnonzero(model_input.mask[-1])
     values = quantiles[0, listed]  # [stocks, H, Q]
     primary = int(model_checkpoint["training_params"]["primary_horizon"])

@@ -48,7 +48,6 @@ def train_atft_gat_fan(
         model,
         loss,
         training,
-        None,
         normalizer_identity=str(normalizer["identity"]),
     )
 
