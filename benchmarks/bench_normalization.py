@@ -213,10 +213,10 @@ def run(
         splits = make_splits(cal, features, params, HORIZONS)
         timings["make_splits"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        normalizer = fit_normalizer(features, manifest.to_json_dict(), splits, params)
+        normalizer = fit_normalizer(features, manifest, splits, params)
         timings["fit_normalizer"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model_input = build_model_input(features, targets, manifest.to_json_dict(), normalizer, params, HORIZONS)
+        model_input = build_model_input(features, targets, manifest, normalizer, params, HORIZONS)
         timings["build_model_input"] = time.perf_counter() - t0
     total = sum(timings.values())
     for name, seconds in timings.items():

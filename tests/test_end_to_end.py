@@ -77,9 +77,10 @@ def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> Non
     dropped = manifest["features"][3]["name"]
     other = FeatureManifest.model_validate({"features": [f for f in manifest["features"] if f["name"] != dropped]})
     with pytest.raises(ManifestMismatchError, match=dropped):
-        rank_newest_date(checkpoint, normalizer, features.drop(dropped), other.to_json_dict(), graph, params,
+        rank_newest_date(checkpoint, normalizer, features.drop(dropped), other, graph, params,
                          [1, 5, 10, 20])
-    ranking = rank_newest_date(checkpoint, normalizer, features, manifest, graph, params, [1, 5, 10, 20])
+    ranking = rank_newest_date(checkpoint, normalizer, features, FeatureManifest.from_json_dict(manifest), graph,
+                               params, [1, 5, 10, 20])
     assert ranking.height > 0 and np.isfinite(ranking["pred_5d"].to_numpy()).all()
 
 

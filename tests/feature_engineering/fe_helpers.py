@@ -10,6 +10,7 @@ from atft_kedro.features.params import FeatureParams
 from atft_kedro.features.registry import DATA_GROUPS
 from atft_kedro.labels import LabelParams
 from atft_kedro.pipelines.feature_engineering import nodes
+from atft_kedro.schemas.manifest import FeatureManifest
 
 N_STOCKS, N_DAYS, SEED, N_SECTORS = 30, 300, 7, 4
 
@@ -21,7 +22,7 @@ class Built:
     features: pl.DataFrame
     targets: pl.DataFrame
     graph: pl.DataFrame
-    manifest: dict
+    manifest: FeatureManifest
 
 
 def build_all(tables: dict[str, pl.DataFrame | None], params: FeatureParams, horizons: list[int]) -> Built:

@@ -14,7 +14,7 @@ from atft_kedro.features.manifest import build_feature_manifest
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.features.registry import DATA_GROUPS, group_order
 from atft_kedro.pipelines.feature_engineering import nodes
-from atft_kedro.schemas.manifest import FORBIDDEN_INPUT_PREFIXES, FeatureManifest
+from atft_kedro.schemas.manifest import FORBIDDEN_INPUT_PREFIXES
 
 PREFIXES = {
     "px": ("px_",), "tech": ("tech_",), "mkt": ("mkt_",), "beta_alpha": ("beta_", "alpha_"), "sector": ("sec_",),
@@ -36,7 +36,7 @@ def _with(params: FeatureParams, **changes) -> FeatureParams:
 
 
 def test_manifest_lists_every_group_with_at_least_250_float32_features(built: Built) -> None:
-    manifest = FeatureManifest.from_json_dict(built.manifest)
+    manifest = built.manifest
     assert len(manifest) >= 250
     assert [g.name for g in manifest.groups] == list(group_order())
     assert all(g.enabled and g.n_features > 0 for g in manifest.groups)
@@ -49,12 +49,12 @@ def test_manifest_lists_every_group_with_at_least_250_float32_features(built: Bu
 
 
 def test_manifest_has_no_target_or_oracle_column(built: Built) -> None:
-    names = FeatureManifest.from_json_dict(built.manifest).names
+    names = built.manifest.names
     assert not [n for n in names if n.startswith(FORBIDDEN_INPUT_PREFIXES) or "target" in n or "exp_ret" in n]
 
 
 def test_features_are_exactly_the_manifest_in_order(built: Built) -> None:
-    manifest = FeatureManifest.from_json_dict(built.manifest)
+    manifest = built.manifest
     assert built.features.columns == ["Date", "Code", *manifest.names]
     assert built.features.width - 2 == len(manifest)
     assert all(t == pl.Float32 for t in built.features.schema.dtypes()[2:])
@@ -64,7 +64,7 @@ def test_features_are_exactly_the_manifest_in_order(built: Built) -> None:
 
 def test_every_group_carries_information(built: Built) -> None:
     """No group comes out all-null (a silently failed source would)."""
-    manifest = FeatureManifest.from_json_dict(built.manifest)
+    manifest = built.manifest
     tail = built.features.tail(built.features.height // 3)
     for group in group_order():
         names = [f.name for f in manifest.features if f.group == group]
@@ -97,7 +97,7 @@ def test_unknown_name_in_cross_sectional_list_is_an_error(feature_params: Featur
 def test_group_turned_off_is_listed_off_with_the_reason(tables, feature_params, horizons) -> None:
     params = _with(feature_params, groups__flow=False, groups__grf=False)
     out = build_all({**tables, "investor_types": None}, params, horizons)
-    manifest = FeatureManifest.from_json_dict(out.manifest)
+    manifest = out.manifest
     status = {g.name: g for g in manifest.groups}
     assert not status["flow"].enabled and status["flow"].n_features == 0
     assert "groups.flow" in status["flow"].reason
@@ -132,7 +132,7 @@ def test_missing_or_empty_optional_table_costs_only_the_features_read_from_it(
         out = build_all({**tables, table: tables[table].clear() if empty else None}, feature_params, horizons)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and f"'{table}'" in r.getMessage()]
     assert len(warnings) == 1 and ("empty" if empty else "missing") in warnings[0]
-    manifest = FeatureManifest.from_json_dict(out.manifest)
+    manifest = out.manifest
     assert out.features.columns == built.features.columns  # same manifest, same columns
     affected = [f.name for f in manifest.features if table in f.source.split("+")]
     assert affected

@@ -55,7 +55,8 @@ def test_pipeline_reads_canonical_tables_and_params_and_writes_four_datasets() -
 
 
 def test_pipeline_outputs_follow_the_contracts(run_outputs: dict, horizons: list[int]) -> None:
-    manifest = FeatureManifest.from_json_dict(run_outputs["feature_manifest"])
+    manifest = run_outputs["feature_manifest"]
+    assert isinstance(manifest, FeatureManifest)
     features, targets, graph = run_outputs["features"], run_outputs["targets"], run_outputs["stock_graph"]
     assert features.columns == ["Date", "Code", *manifest.names]
     assert features.schema["Date"] == pl.Date and features.schema["Code"] == pl.String

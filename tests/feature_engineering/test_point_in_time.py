@@ -32,7 +32,6 @@ from atft_kedro.features.sample_tables import make_canonical_tables
 from atft_kedro.labels import LabelParams
 from atft_kedro.market import simulator
 from atft_kedro.market.params import SimulatorParams
-from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.tables import TABLES_BY_CANONICAL_NAME, TABLES_BY_RAW_NAME
 
 N_STOCKS, N_DAYS, SEED, N_SECTORS = 24, 290, 5, 4
@@ -381,7 +380,7 @@ def test_a_look_ahead_planted_in_each_group_fails_the_check(
         monkeypatch.setattr(cross_sectional, "compute", leaky_csz)
     leaky_clean = build_all(eventful, feature_params, horizons)
     leaky_poisoned = build_all(poisoned_tables, feature_params, horizons)
-    manifest = FeatureManifest.from_json_dict(leaky_clean.manifest)
+    manifest = leaky_clean.manifest
     mine = {f.name for f in manifest.features if f.group == group}
     changed = changed_features(leaky_clean.features, leaky_poisoned.features, cutoff)
     assert changed, f"a look-ahead in group {group} went unnoticed"

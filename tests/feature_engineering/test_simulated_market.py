@@ -9,7 +9,6 @@ from kedro_project import load_conf
 
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.labels import LabelParams
-from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.tables import TABLES_BY_RAW_NAME
 
 simulator = pytest.importorskip("atft_kedro.market.simulator")
@@ -23,7 +22,7 @@ def test_features_on_the_simulated_test_market() -> None:
     tables = {TABLES_BY_RAW_NAME[k].canonical_name: TABLES_BY_RAW_NAME[k].to_canonical(v)
               for k, v in raw.items() if k in TABLES_BY_RAW_NAME}
     out = build_all(tables, FeatureParams(**conf["feature_engineering"]), list(conf["horizons"]))
-    manifest = FeatureManifest.from_json_dict(out.manifest)
+    manifest = out.manifest
     assert out.features.columns[2:] == manifest.names
     assert out.features.height == tables["daily_quotes"].height
     nulls = out.features.null_count().row(0)

@@ -23,8 +23,8 @@ def built():
     params = fakes.params()
     manifest = fakes.manifest()
     splits = make_splits(cal, feats, params, fakes.HORIZONS)
-    state = fit_normalizer(feats, manifest.to_json_dict(), splits, params)
-    model_input = build_model_input(feats, targets, manifest.to_json_dict(), state, params, fakes.HORIZONS)
+    state = fit_normalizer(feats, manifest, splits, params)
+    model_input = build_model_input(feats, targets, manifest, state, params, fakes.HORIZONS)
     return feats, targets, manifest, params, state, model_input
 
 
@@ -64,7 +64,7 @@ def test_row_order_and_lazy_input_do_not_matter(built):
     tiny_blocks = fakes.params(block_mib=1)
     again = build_model_input(
         shuffled.lazy(), targets.sample(fraction=1.0, shuffle=True, seed=5).lazy(),
-        manifest.to_json_dict(), state, tiny_blocks, fakes.HORIZONS,
+        manifest, state, tiny_blocks, fakes.HORIZONS,
     )
     np.testing.assert_array_equal(again.features, mi.features)
     np.testing.assert_array_equal(again.mask, mi.mask)
@@ -74,7 +74,7 @@ def test_row_order_and_lazy_input_do_not_matter(built):
 def test_float16_features_when_conf_says(built):
     feats, targets, manifest, params, state, mi = built
     half = build_model_input(
-        feats, targets, manifest.to_json_dict(), state, fakes.params(dtype="float16"), fakes.HORIZONS
+        feats, targets, manifest, state, fakes.params(dtype="float16"), fakes.HORIZONS
     )
     assert half.features.dtype == np.float16 and half.targets.dtype == np.float32
     np.testing.assert_allclose(half.features.astype(np.float32), mi.features, atol=5e-3)
@@ -90,7 +90,7 @@ def test_a_manifest_that_differs_from_the_normalizers_is_refused(built):
     )
     frame = feats.rename({"tech_rsi_14": "tech_rsi_9"})
     with pytest.raises(ManifestMismatchError, match=r"only in the manifest \['tech_rsi_9'\].*only in the normalizer \['tech_rsi_14'\].*Refit the normalizer"):
-        build_model_input(frame, targets, renamed.to_json_dict(), state, params, fakes.HORIZONS)
+        build_model_input(frame, targets, renamed, state, params, fakes.HORIZONS)
     relagged = FeatureManifest(
         features=tuple(
             spec.model_copy(update={"lag_days": 1}) if spec.name == "px_ret_1d" else spec
@@ -98,24 +98,24 @@ def test_a_manifest_that_differs_from_the_normalizers_is_refused(built):
         )
     )
     with pytest.raises(ManifestMismatchError, match=r"specs \(group, source, lag\) differ"):
-        build_model_input(feats, targets, relagged.to_json_dict(), state, params, fakes.HORIZONS)
+        build_model_input(feats, targets, relagged, state, params, fakes.HORIZONS)
 
 
 def test_features_that_do_not_follow_the_manifest_are_refused(built):
     feats, targets, manifest, params, state, _ = built
     with pytest.raises(ValueError, match=r"1 missing \['stmt_all_null'\]"):
-        build_model_input(feats.drop("stmt_all_null"), targets, manifest.to_json_dict(), state, params, [1])
+        build_model_input(feats.drop("stmt_all_null"), targets, manifest, state, params, [1])
     swapped = feats.select("Date", "Code", "px_vol_20d", "px_ret_1d", *manifest.names[2:])
     with pytest.raises(ValueError, match=r"another order"):
-        build_model_input(swapped, targets, manifest.to_json_dict(), state, params, [1])
+        build_model_input(swapped, targets, manifest, state, params, [1])
     as_f64 = feats.with_columns(pl.col("px_vol_20d").cast(pl.Float64))
     with pytest.raises(ValueError, match=r"must be Float32.*px_vol_20d"):
-        build_model_input(as_f64, targets, manifest.to_json_dict(), state, params, [1])
+        build_model_input(as_f64, targets, manifest, state, params, [1])
 
 
 def test_duplicate_rows_and_missing_target_columns_are_refused(built):
     feats, targets, manifest, params, state, _ = built
     with pytest.raises(ValueError, match=r"table features has 1 duplicate \(Date, Code\) rows"):
-        build_model_input(pl.concat([feats, feats.head(1)]), targets, manifest.to_json_dict(), state, params, [1])
+        build_model_input(pl.concat([feats, feats.head(1)]), targets, manifest, state, params, [1])
     with pytest.raises(ValueError, match=r"table targets lacks columns \['target_ret_3d'\]"):
-        build_model_input(feats, targets, manifest.to_json_dict(), state, params, [1, 3])
+        build_model_input(feats, targets, manifest, state, params, [1, 3])

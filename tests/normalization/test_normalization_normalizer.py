@@ -38,7 +38,7 @@ def _train_mask(feats: pl.DataFrame, splits: dict) -> pl.Series:
 
 def test_perturbing_every_non_training_value_leaves_the_state_identical(setup):
     feats, manifest, splits, params, _ = setup
-    state = fit_normalizer(feats, manifest.to_json_dict(), splits, params)
+    state = fit_normalizer(feats, manifest, splits, params)
     in_train = _train_mask(feats, splits)
     assert 0 < int(in_train.sum()) < feats.height
     rng = np.random.default_rng(7)
@@ -53,17 +53,17 @@ def test_perturbing_every_non_training_value_leaves_the_state_identical(setup):
     )
     # validation, test (and the gaps) really changed, also in the all-null and constant columns
     assert not perturbed.filter(~in_train).equals(feats.filter(~in_train))
-    assert fit_normalizer(perturbed, manifest.to_json_dict(), splits, params) == state
+    assert fit_normalizer(perturbed, manifest, splits, params) == state
     # ... while changing training values does change the state: the check can fail
     shifted = feats.with_columns(
         pl.when(in_train).then(pl.col("px_vol_20d") + 1.0).otherwise(pl.col("px_vol_20d")).alias("px_vol_20d")
     )
-    assert fit_normalizer(shifted, manifest.to_json_dict(), splits, params) != state
+    assert fit_normalizer(shifted, manifest, splits, params) != state
 
 
 def test_statistics_use_every_finite_training_value(setup):
     feats, manifest, splits, params, _ = setup
-    state = NormalizerState.from_json_dict(fit_normalizer(feats, manifest.to_json_dict(), splits, params))
+    state = NormalizerState.from_json_dict(fit_normalizer(feats, manifest, splits, params))
     train = feats.filter(_train_mask(feats, splits))
     assert state.n_train_rows == train.height
     for i, name in enumerate(manifest.names):
@@ -131,9 +131,9 @@ def test_degenerate_inputs_give_no_nan_or_inf_in_model_input(setup):
     codes = sorted(feats.get_column("Code").unique().to_list())
     few = params.cross_section.min_stocks - 2
     thin = feats.filter((pl.col("Date") != thin_day) | pl.col("Code").is_in(codes[:few]))
-    state = fit_normalizer(thin, manifest.to_json_dict(), splits, params)
+    state = fit_normalizer(thin, manifest, splits, params)
     targets = fakes.targets_from_prices(fakes.prices(days, N_STOCKS))
-    model_input = build_model_input(thin, targets, manifest.to_json_dict(), state, params, fakes.HORIZONS)
+    model_input = build_model_input(thin, targets, manifest, state, params, fakes.HORIZONS)
     assert np.isfinite(model_input.features).all()
     d = int(np.flatnonzero(model_input.dates == np.datetime64(thin_day))[0])
     assert model_input.mask[d].sum() <= few
@@ -154,9 +154,9 @@ def test_degenerate_inputs_give_no_nan_or_inf_in_model_input(setup):
 def test_cross_sectional_groups_are_standardised_per_day(setup):
     feats, manifest, splits, params, days = setup
     wide = fakes.params(robust={"scale_floor": 1e-6, "clip": 1000.0})
-    state = fit_normalizer(feats, manifest.to_json_dict(), splits, wide)
+    state = fit_normalizer(feats, manifest, splits, wide)
     targets = fakes.targets_from_prices(fakes.prices(days, N_STOCKS))
-    model_input = build_model_input(feats, targets, manifest.to_json_dict(), state, wide, fakes.HORIZONS)
+    model_input = build_model_input(feats, targets, manifest, state, wide, fakes.HORIZONS)
     f = manifest.names.index("tech_rsi_14")
     raw = (
         feats.select("Date", "Code", "tech_rsi_14").pivot(on="Code", index="Date", values="tech_rsi_14")
@@ -176,12 +176,12 @@ def test_unknown_cross_section_group_is_refused(setup):
     feats, manifest, splits, params, _ = setup
     bad = fakes.params(cross_section={"groups": ["tehc"], "min_stocks": 5, "std_floor": 1e-6})
     with pytest.raises(ValueError, match=r"cross_section.groups lists \['tehc'\]"):
-        fit_normalizer(feats, manifest.to_json_dict(), splits, bad)
+        fit_normalizer(feats, manifest, splits, bad)
 
 
 def test_an_edited_state_is_refused(setup):
     feats, manifest, splits, params, _ = setup
-    state = fit_normalizer(feats, manifest.to_json_dict(), splits, params)
+    state = fit_normalizer(feats, manifest, splits, params)
     edited = {**state, "clip": 3.0}
     with pytest.raises(ValueError, match=r"identity .* does not match its content"):
         NormalizerState.from_json_dict(edited)
@@ -212,8 +212,8 @@ def test_median_and_mad_match_numpy_with_missing_values_and_ties():
 def test_the_state_does_not_depend_on_row_order_or_laziness(setup):
     """Date-sorted eager tables are sliced, others filtered: both read the same training rows."""
     feats, manifest, splits, params, _ = setup
-    state = fit_normalizer(feats, manifest.to_json_dict(), splits, params)
+    state = fit_normalizer(feats, manifest, splits, params)
     shuffled = feats.sample(fraction=1.0, shuffle=True, seed=2)
     assert not shuffled.get_column("Date").is_sorted()
-    assert fit_normalizer(shuffled, manifest.to_json_dict(), splits, params) == state
-    assert fit_normalizer(feats.lazy(), manifest.to_json_dict(), splits, params) == state
+    assert fit_normalizer(shuffled, manifest, splits, params) == state
+    assert fit_normalizer(feats.lazy(), manifest, splits, params) == state

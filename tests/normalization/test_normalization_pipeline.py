@@ -31,7 +31,7 @@ def _catalog(params: dict, tmp_path: Path) -> DataCatalog:
             "trading_calendar": MemoryDataset(cal),
             "features": MemoryDataset(fakes.features(days, N_STOCKS)),
             "targets": MemoryDataset(fakes.targets_from_prices(fakes.prices(days, N_STOCKS))),
-            "feature_manifest": MemoryDataset(fakes.manifest().to_json_dict()),
+            "feature_manifest": MemoryDataset(fakes.manifest()),
             "params:normalization": MemoryDataset(params),
             "params:horizons": MemoryDataset(fakes.HORIZONS),
             # persisted, so the runner does not release them once consumed
@@ -104,7 +104,7 @@ def test_pipeline_on_the_project_catalog_and_test_conf(tmp_path):
     catalog.save("trading_calendar", cal)
     catalog.save("features", fakes.features(days, N_STOCKS))
     catalog.save("targets", fakes.targets_from_prices(fakes.prices(days, N_STOCKS)))
-    catalog.save("feature_manifest", fakes.manifest().to_json_dict())
+    catalog.save("feature_manifest", fakes.manifest())
     run(pipe, catalog)
     model_input = catalog.load("model_input")
     splits = Splits.model_validate(catalog.load("splits"))

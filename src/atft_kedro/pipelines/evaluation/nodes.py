@@ -59,7 +59,7 @@ def _long_frame(model_input: ModelInput, days: np.ndarray, stocks: np.ndarray, c
 
 def forecast_atft_gat_fan(
     model_checkpoint: dict,
-    feature_manifest: dict[str, Any],
+    feature_manifest: FeatureManifest,
     model_input: ModelInput,
     stock_graph: pl.DataFrame,
     splits: dict[str, Any],
@@ -72,7 +72,7 @@ def forecast_atft_gat_fan(
     Returns:
         ``atft_predictions``: Date, Code, model, ``pred_{h}d`` = median, ``q{p}_{h}d``.
     """
-    model = build_model_from_checkpoint(model_checkpoint, FeatureManifest.from_json_dict(feature_manifest))
+    model = build_model_from_checkpoint(model_checkpoint, feature_manifest)
     days = _test_days(model_input, splits)
     graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
     quantiles = forecast_days(model, model_input, graph, days)
@@ -91,7 +91,7 @@ def forecast_atft_gat_fan(
 
 def permutation_feature_importance(
     model_checkpoint: dict,
-    feature_manifest: dict[str, Any],
+    feature_manifest: FeatureManifest,
     model_input: ModelInput,
     stock_graph: pl.DataFrame,
     splits: dict[str, Any],
@@ -109,8 +109,7 @@ def permutation_feature_importance(
         ``feature_importance``: method, horizon, scored dates, ``base_rank_ic``, ``features``
         (name -> drop) and ``groups`` (manifest group -> drop), each sorted by drop.
     """
-    manifest = FeatureManifest.from_json_dict(feature_manifest)
-    model = build_model_from_checkpoint(model_checkpoint, manifest)
+    model = build_model_from_checkpoint(model_checkpoint, feature_manifest)
     validation = Splits.model_validate(splits).validation
     days = evenly_spaced(model_input.day_indices(validation.start, validation.end), evaluation.importance.days)
     if days.size == 0:
@@ -126,7 +125,7 @@ def permutation_feature_importance(
         return quantiles[..., model.params.median_index]
 
     groups: dict[str, list[str]] = {}
-    for spec in manifest.features:
+    for spec in feature_manifest.features:
         groups.setdefault(spec.group, []).append(spec.name)
     started = time.perf_counter()
     result = permutation_importance(
@@ -143,7 +142,7 @@ def permutation_feature_importance(
         "horizon": evaluation.primary_horizon,
         "dates": [str(d) for d in model_input.dates[days].astype("datetime64[D]")],
         "base_rank_ic": result["base_rank_ic"],
-        "features_scored": f"{len(result['features'])} of {len(manifest.features)}",
+        "features_scored": f"{len(result['features'])} of {len(feature_manifest.features)}",
         "features": by_drop(result["features"]),
         "groups": by_drop(result["groups"]),
     }
@@ -257,7 +256,7 @@ PLOTS_FOLDER = "plots"
 def report_header(
     run_context: dict[str, Any],
     splits: dict[str, Any],
-    feature_manifest: dict[str, Any],
+    feature_manifest: FeatureManifest,
     model_checkpoint: dict,
     model_input: ModelInput,
     ingestion: IngestionParams,
@@ -282,7 +281,7 @@ def report_header(
         "validation": span(parsed.validation),
         "test": span(parsed.test),
         "label": evaluation_metrics.get("labels", {}).get("formula"),
-        "features": f"{len(feature_manifest['features'])} (manifest hash `{str(model_checkpoint['manifest_hash'])[:16]}`)",
+        "features": f"{len(feature_manifest)} (manifest hash `{str(model_checkpoint['manifest_hash'])[:16]}`)",
         "model": f"ATFT-GAT-FAN, {n_weights:,} weights (hidden {model['hidden_size']}, window {model['window_days']} "
                  f"days), best epoch {summary.get('best_epoch', 'n/a')}",
         "MLflow run": run_context.get("mlflow_run_id"),
@@ -299,7 +298,7 @@ def write_report(
     plot_names: list[str],
     run_context: dict[str, Any],
     splits: dict[str, Any],
-    feature_manifest: dict[str, Any],
+    feature_manifest: FeatureManifest,
     model_checkpoint: dict,
     model_input: ModelInput,
     ingestion: IngestionParams,

@@ -34,11 +34,11 @@ from atft_kedro.schemas.manifest import FeatureManifest
 logger = logging.getLogger(__name__)
 
 
-def build_manifest(params: FeatureParams) -> dict:
-    """The feature manifest of ``params`` as a JSON dict (``FeatureManifest.to_json_dict``)."""
+def build_manifest(params: FeatureParams) -> FeatureManifest:
+    """The feature manifest of ``params`` (saved as JSON by ``FeatureManifestDataset``)."""
     manifest = build_feature_manifest(params)
     logger.info("feature manifest: %d features, hash %s", len(manifest), manifest.hash[:12])
-    return manifest.to_json_dict()
+    return manifest
 
 
 def build_stock_panel(
@@ -136,7 +136,7 @@ def group_node(group: FeatureGroup) -> Callable[..., pl.DataFrame]:
 
 def assemble_features(
     feature_keys: pl.DataFrame,
-    feature_manifest: dict,
+    feature_manifest: FeatureManifest,
     params: FeatureParams,
     *group_frames: pl.DataFrame | pl.LazyFrame,
 ) -> pl.LazyFrame:
@@ -149,7 +149,7 @@ def assemble_features(
 
     Args:
         feature_keys: Date, Code, ``_d`` in (Date, Code) order (``select_feature_keys``).
-        feature_manifest: the manifest JSON dict written by ``build_manifest``.
+        feature_manifest: the manifest written by ``build_manifest``.
         params: the feature params the manifest came from (``assembly.block_mib``: block size).
         group_frames: the outputs of the group nodes, in ``DATA_GROUPS`` order: eager frames
             or LazyFrames (the ``fe_<group>_features`` Parquet files scanned).
@@ -159,8 +159,7 @@ def assemble_features(
         FeatureSetMismatchError: a group's columns or row count, or the produced columns,
             differ from the manifest.
     """
-    manifest = FeatureManifest.from_json_dict(feature_manifest)
-    manifest.require_same(build_feature_manifest(params), "params:feature_engineering")
+    feature_manifest.require_same(build_feature_manifest(params), "params:feature_engineering")
     on, _ = enabled_features(params)
-    return assembly.assemble(feature_keys, manifest, on, list(DATA_GROUPS), group_frames,
+    return assembly.assemble(feature_keys, feature_manifest, on, list(DATA_GROUPS), group_frames,
                              params.cross_sectional, params.assembly.block_mib)

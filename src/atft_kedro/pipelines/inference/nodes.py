@@ -47,7 +47,7 @@ def rank_newest_date(
     model_checkpoint: dict,
     normalizer: dict[str, Any],
     features: pl.DataFrame | pl.LazyFrame,
-    feature_manifest: dict[str, Any],
+    feature_manifest: FeatureManifest,
     stock_graph: pl.DataFrame,
     normalization: NormalizationParams,
     horizons: list[int],
@@ -59,8 +59,7 @@ def rank_newest_date(
         primary horizon), ``primary_horizon``, ``pred_{h}d`` (median) and ``q{p}_{h}d`` per
         horizon, in the model's raw units.
     """
-    manifest = FeatureManifest.from_json_dict(feature_manifest)
-    model = build_model_from_checkpoint(model_checkpoint, manifest)
+    model = build_model_from_checkpoint(model_checkpoint, feature_manifest)
     state = NormalizerState.from_json_dict(normalizer)
     if model_checkpoint.get("normalizer_identity") not in (None, state.identity):
         raise ValueError(
@@ -77,7 +76,8 @@ def rank_newest_date(
     empty_targets = recent.select("Date", "Code").with_columns(
         pl.lit(None, dtype=pl.Float64).alias(f"target_ret_{h}d") for h in horizons
     )
-    model_input = build_dense_model_input(recent, empty_targets, manifest, state, normalization, tuple(horizons))
+    model_input = build_dense_model_input(recent, empty_targets, feature_manifest, state, normalization,
+                                          tuple(horizons))
     newest = np.array([model_input.n_days - 1])
     graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
     quantiles = forecast_days(model, model_input, graph, newest)

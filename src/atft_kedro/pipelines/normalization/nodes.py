@@ -65,7 +65,7 @@ def make_splits(
 
 def fit_normalizer(
     features: FeatureFrame,
-    feature_manifest: dict,
+    feature_manifest: FeatureManifest,
     splits: dict,
     params: NormalizationParams,
 ) -> dict:
@@ -73,7 +73,7 @@ def fit_normalizer(
 
     Args:
         features: Date, Code, then the manifest's float32 features.
-        feature_manifest: the manifest as a JSON dict.
+        feature_manifest: the feature manifest.
         splits: the ``splits`` dataset; its ``train`` range is the only one read.
         params: ``params:normalization`` (robust, cross_section, block_mib).
 
@@ -82,10 +82,9 @@ def fit_normalizer(
         manifest hash, the train range and the state's identity hash.
     """
     params = as_normalization_params(params)
-    manifest = FeatureManifest.from_json_dict(feature_manifest)
     train = Splits.model_validate(splits).train
     started = time.perf_counter()
-    state = fit_robust_state(features, manifest, train, params)
+    state = fit_robust_state(features, feature_manifest, train, params)
     logger.info(
         "normalizer %s fitted on %d rows of %s..%s for %d features in %.1f s",
         state.identity[:12], state.n_train_rows, train.start, train.end,
@@ -97,7 +96,7 @@ def fit_normalizer(
 def build_model_input(
     features: FeatureFrame,
     targets: FeatureFrame,
-    feature_manifest: dict,
+    feature_manifest: FeatureManifest,
     normalizer: dict,
     params: NormalizationParams,
     horizons: list[int],
@@ -107,7 +106,7 @@ def build_model_input(
     Args:
         features: Date, Code, then the manifest's float32 features.
         targets: Date, Code, ``target_ret_{h}d`` per horizon.
-        feature_manifest: the manifest as a JSON dict; its hash must be the normalizer's.
+        feature_manifest: the feature manifest; its hash must be the normalizer's.
         normalizer: the ``normalizer`` dataset (JSON dict).
         params: ``params:normalization`` (dtype, block_mib).
         horizons: ``params:horizons``.
@@ -119,11 +118,10 @@ def build_model_input(
         ManifestMismatchError: the manifest is not the one the normalizer was fitted on.
     """
     params = as_normalization_params(params)
-    manifest = FeatureManifest.from_json_dict(feature_manifest)
     state = NormalizerState.from_json_dict(normalizer)
     started = time.perf_counter()
     model_input = build_dense_model_input(
-        features, targets, manifest, state, params, check_horizons(horizons)
+        features, targets, feature_manifest, state, params, check_horizons(horizons)
     )
     logger.info(
         "model_input built in %.1f s: features %s %s, targets %s, %d of %d target values known",

@@ -24,7 +24,7 @@ def train_atft_gat_fan(
     model_input: ModelInput,
     splits: dict[str, Any],
     stock_graph: pl.DataFrame,
-    feature_manifest: dict[str, Any],
+    feature_manifest: FeatureManifest,
     normalizer: dict[str, Any],
     model: ModelParams,
     loss: LossParams,
@@ -38,13 +38,12 @@ def train_atft_gat_fan(
     Returns:
         ``model_checkpoint`` (dict for ``torch.save``) and ``training_history`` (one row per epoch).
     """
-    manifest = FeatureManifest.from_json_dict(feature_manifest)
     apply_threads(training.threads)  # also where a Dask worker runs this node, outside the hooks
     return train_model(
         model_input,
         Splits.model_validate(splits),
         pack_graph(stock_graph, model_input.dates, model_input.codes),
-        manifest,
+        feature_manifest,
         model,
         loss,
         training,

@@ -33,6 +33,7 @@ from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.pipelines.evaluation.nodes import MODEL_NAME, PLOTS_FOLDER, evaluate_models
 from atft_kedro.pipelines.training.nodes import train_atft_gat_fan
 from atft_kedro.pipelines.walk_forward.params import WalkForwardParams
+from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import ModelInput, Splits
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def seed_trainer(seed: int) -> Callable[..., tuple[dict, pl.DataFrame]]:
         model_input: ModelInput,
         splits: dict[str, Any],
         stock_graph: pl.DataFrame,
-        feature_manifest: dict[str, Any],
+        feature_manifest: FeatureManifest,
         normalizer: dict[str, Any],
         model: ModelParams,
         loss: LossParams,
