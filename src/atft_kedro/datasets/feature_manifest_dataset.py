@@ -48,7 +48,7 @@ class FeatureManifestDataset(AbstractDataset[FeatureManifest, FeatureManifest]):
             return FeatureManifest.from_json_dict(data)
         except ValidationError as error:
             raise DatasetError(
-                f"{self._filepath} is not a valid feature manifest ({error.error_count()} errors, first: "
+                f"{self._filepath} is not a valid feature manifest ({error.error_count()} problem(s), first: "
                 f"{error.errors()[0]['msg']}); rebuild it: kedro run --pipelines feature_engineering"
             ) from error
 
