@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
+from kedro.io.core import DatasetError
 
 import normalization_fakes as fakes
+from atft_kedro.datasets import ModelInputDataset
+from atft_kedro.normalization import dense
 from atft_kedro.normalization.state import NormalizerState
 from atft_kedro.pipelines.normalization.nodes import build_model_input, fit_normalizer, make_splits
 from atft_kedro.schemas.manifest import FeatureManifest, FeatureSpec, ManifestMismatchError
@@ -24,7 +29,7 @@ def built():
     manifest = fakes.manifest()
     splits = make_splits(cal, feats, params, fakes.HORIZONS)
     state = fit_normalizer(feats, manifest, splits, params)
-    model_input = build_model_input(feats, targets, manifest, state, params, fakes.HORIZONS)
+    model_input = build_model_input(feats, targets, manifest, state, params, fakes.HORIZONS).materialize()
     return feats, targets, manifest, params, state, model_input
 
 
@@ -65,7 +70,7 @@ def test_row_order_and_lazy_input_do_not_matter(built):
     again = build_model_input(
         shuffled.lazy(), targets.sample(fraction=1.0, shuffle=True, seed=5).lazy(),
         manifest, state, tiny_blocks, fakes.HORIZONS,
-    )
+    ).materialize()
     np.testing.assert_array_equal(again.features, mi.features)
     np.testing.assert_array_equal(again.mask, mi.mask)
     np.testing.assert_array_equal(again.targets, mi.targets)
@@ -75,7 +80,7 @@ def test_float16_features_when_conf_says(built):
     feats, targets, manifest, params, state, mi = built
     half = build_model_input(
         feats, targets, manifest, state, fakes.params(dtype="float16"), fakes.HORIZONS
-    )
+    ).materialize()
     assert half.features.dtype == np.float16 and half.targets.dtype == np.float32
     np.testing.assert_allclose(half.features.astype(np.float32), mi.features, atol=5e-3)
 
@@ -119,3 +124,56 @@ def test_duplicate_rows_and_missing_target_columns_are_refused(built):
         build_model_input(pl.concat([feats, feats.head(1)]), targets, manifest, state, params, [1])
     with pytest.raises(ValueError, match=r"table targets lacks columns \['target_ret_3d'\]"):
         build_model_input(feats, targets, manifest, state, params, [1, 3])
+
+
+def _in_blocks_of(blocks, n_days: int):
+    """The same model input, its features computed in blocks of ``n_days`` days."""
+    d = blocks.features_shape[0]
+    cut = tuple(slice(lo, min(lo + n_days, d)) for lo in range(0, d, n_days))
+    return dataclasses.replace(blocks, source=dataclasses.replace(blocks.source, day_blocks=cut))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_model_input_written_block_by_block_equals_the_one_block_build(built, tmp_path, dtype):
+    """The node's blocks, written to features.npy one after the other, give the in-memory array bit for bit."""
+    feats, targets, manifest, _, state, _ = built
+    params = fakes.params(dtype=dtype, block_mib=10**6)
+    one_block = build_model_input(feats.lazy(), targets, manifest, state, params, fakes.HORIZONS)
+    assert len(one_block.source.day_blocks) == 1
+    whole = one_block.materialize()
+    blocks = _in_blocks_of(one_block, 7)
+    assert len(blocks.source.day_blocks) > 50
+    dataset = ModelInputDataset(filepath=str(tmp_path / "model_input"))
+    dataset.save(blocks)
+    loaded = dataset.load()
+    assert isinstance(loaded.features, np.memmap) and loaded.features.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(loaded.features, whole.features)
+    assert loaded.features.tobytes() == whole.features.tobytes()
+    np.testing.assert_array_equal(loaded.mask, whole.mask)
+    np.testing.assert_array_equal(loaded.targets, whole.targets)
+    assert loaded.feature_names == whole.feature_names and loaded.manifest_hash == whole.manifest_hash
+    # and in memory, block by block, the same again; the values are real (varied, mostly non-zero)
+    np.testing.assert_array_equal(blocks.materialize().features, whole.features)
+    assert np.unique(whole.features[whole.mask]).size > 1000
+
+
+def test_a_failing_block_leaves_the_previous_model_input_whole(built, tmp_path, monkeypatch):
+    feats, targets, manifest, params, state, mi = built
+    dataset = ModelInputDataset(filepath=str(tmp_path / "model_input"))
+    dataset.save(mi)
+    blocks = _in_blocks_of(build_model_input(feats, targets, manifest, state, params, fakes.HORIZONS), 30)
+    normalized = []
+    original = dense._normalize_days
+
+    def fail_on_the_third_block(*args):
+        if len(normalized) == 2:
+            raise MemoryError("no room for block 3")
+        normalized.append(1)
+        original(*args)
+
+    monkeypatch.setattr(dense, "_normalize_days", fail_on_the_third_block)
+    with pytest.raises(DatasetError, match="no room for block 3"):
+        dataset.save(blocks)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(dataset.load().features, mi.features)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_input"]

@@ -133,7 +133,7 @@ def test_degenerate_inputs_give_no_nan_or_inf_in_model_input(setup):
     thin = feats.filter((pl.col("Date") != thin_day) | pl.col("Code").is_in(codes[:few]))
     state = fit_normalizer(thin, manifest, splits, params)
     targets = fakes.targets_from_prices(fakes.prices(days, N_STOCKS))
-    model_input = build_model_input(thin, targets, manifest, state, params, fakes.HORIZONS)
+    model_input = build_model_input(thin, targets, manifest, state, params, fakes.HORIZONS).materialize()
     assert np.isfinite(model_input.features).all()
     d = int(np.flatnonzero(model_input.dates == np.datetime64(thin_day))[0])
     assert model_input.mask[d].sum() <= few
@@ -156,7 +156,7 @@ def test_cross_sectional_groups_are_standardised_per_day(setup):
     wide = fakes.params(robust={"scale_floor": 1e-6, "clip": 1000.0})
     state = fit_normalizer(feats, manifest, splits, wide)
     targets = fakes.targets_from_prices(fakes.prices(days, N_STOCKS))
-    model_input = build_model_input(feats, targets, manifest, state, wide, fakes.HORIZONS)
+    model_input = build_model_input(feats, targets, manifest, state, wide, fakes.HORIZONS).materialize()
     f = manifest.names.index("tech_rsi_14")
     raw = (
         feats.select("Date", "Code", "tech_rsi_14").pivot(on="Code", index="Date", values="tech_rsi_14")

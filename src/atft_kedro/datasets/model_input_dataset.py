@@ -10,6 +10,11 @@ Layout of ``<filepath>/``::
     horizons.npy   [H]       int64
     meta.json      format version, feature_names, manifest_hash, and every array's shape and dtype
 
+Saves take a ``ModelInput`` (arrays in memory) or a ``ModelInputBlocks`` (the normalization
+node's result, ``atft_kedro.normalization.dense``): its features are computed a block of
+days at a time and each block is appended to ``features.npy`` as it comes (header first,
+then the blocks in C order), so the whole features array is never in memory.
+
 Loads memory-map every array (``np.load(mmap_mode="r")``, read-only, no copy). Saves are
 whole or absent, through the project's one atomic-write helper
 (:func:`atft_kedro.datasets.atomic.atomic_target`): the arrays are written and fsync'ed into a
@@ -33,6 +38,7 @@ import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
 
 from atft_kedro.datasets.atomic import atomic_target, remove_stale_staging
+from atft_kedro.normalization.dense import ModelInputBlocks
 from atft_kedro.schemas.model_input import ModelInput
 
 FORMAT_VERSION = 1
@@ -40,8 +46,8 @@ ARRAYS = ("features", "mask", "targets", "dates", "codes", "horizons")
 META_FILE = "meta.json"
 
 
-class ModelInputDataset(AbstractDataset[ModelInput, ModelInput]):
-    """Saves a ``ModelInput`` atomically as ``.npy`` files; loads it memory-mapped.
+class ModelInputDataset(AbstractDataset[ModelInput | ModelInputBlocks, ModelInput]):
+    """Saves a ``ModelInput`` (or ``ModelInputBlocks``, block by block) atomically as ``.npy`` files; loads it memory-mapped.
 
     Catalog::
 
@@ -66,9 +72,10 @@ class ModelInputDataset(AbstractDataset[ModelInput, ModelInput]):
             raise DatasetError(f"model input {path} does not exist: run the normalization pipeline first")
         return read_model_input(path)
 
-    def save(self, data: ModelInput) -> None:
-        if not isinstance(data, ModelInput):
-            raise DatasetError(f"{self._path}: expected a ModelInput to save, got {type(data).__name__}")
+    def save(self, data: ModelInput | ModelInputBlocks) -> None:
+        if not isinstance(data, ModelInput | ModelInputBlocks):
+            raise DatasetError(
+                f"{self._path}: expected a ModelInput or ModelInputBlocks to save, got {type(data).__name__}")
         write_model_input_atomically(data, self._path)
 
     def _exists(self) -> bool:
@@ -78,23 +85,59 @@ class ModelInputDataset(AbstractDataset[ModelInput, ModelInput]):
         return {"filepath": str(self._filepath)}
 
 
-def _meta(data: ModelInput) -> dict[str, Any]:
+def _shape_and_dtype(data: ModelInput | ModelInputBlocks, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    if name == "features" and isinstance(data, ModelInputBlocks):
+        return data.features_shape, data.dtype
+    array = getattr(data, name)
+    return array.shape, array.dtype
+
+
+def _meta(data: ModelInput | ModelInputBlocks) -> dict[str, Any]:
+    arrays = {}
+    for name in ARRAYS:
+        shape, dtype = _shape_and_dtype(data, name)
+        arrays[name] = {"shape": list(shape), "dtype": dtype.str}
     return {
         "format_version": FORMAT_VERSION,
         "manifest_hash": data.manifest_hash,
         "feature_names": list(data.feature_names),
-        "arrays": {
-            name: {"shape": list(getattr(data, name).shape), "dtype": getattr(data, name).dtype.str}
-            for name in ARRAYS
-        },
+        "arrays": arrays,
     }
 
 
-def write_model_input_atomically(data: ModelInput, path: Path) -> None:
+def write_feature_blocks(data: ModelInputBlocks, file: Path) -> None:
+    """Write the features of ``data`` to the ``.npy`` file ``file``: the header, then each block as it comes.
+
+    Raises:
+        DatasetError: the blocks did not cover the array's days in order.
+    """
+    shape, dtype = data.features_shape, data.dtype
+    day_bytes = shape[1] * shape[2] * dtype.itemsize
+    with open(file, "wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
+        start = handle.tell()
+        expected_day = 0
+        for days, cube in data.feature_blocks():  # a loop over blocks of days
+            if days.start != expected_day or cube.shape != (days.stop - days.start, *shape[1:]):
+                raise DatasetError(f"{file}: block of days {days} with shape {cube.shape} out of order")
+            handle.write(np.ascontiguousarray(cube, dtype=dtype).data)
+            expected_day = days.stop
+        if handle.tell() - start != shape[0] * day_bytes:
+            raise DatasetError(
+                f"{file}: wrote {handle.tell() - start} bytes of features, expected {shape[0] * day_bytes}")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_model_input_atomically(data: ModelInput | ModelInputBlocks, path: Path) -> None:
     """Write ``data`` to directory ``path`` so that it is either the old or the new model input, never a mix."""
     with atomic_target(path, "writing") as staging:
         staging.mkdir()
         for name in ARRAYS:
+            if name == "features" and isinstance(data, ModelInputBlocks):
+                write_feature_blocks(data, staging / "features.npy")
+                continue
             array = np.ascontiguousarray(getattr(data, name))
             with open(staging / f"{name}.npy", "wb") as handle:
                 np.save(handle, array, allow_pickle=False)

@@ -9,12 +9,20 @@ per-day standardisation sees every stock. An eager features table sorted by Date
 into zero-copy slices; any other is filtered by date per block (a Date-ordered Parquet
 scan skips the row groups outside the block). Polars reads the next block in a second
 thread while NumPy normalises the current one.
+
+The node's result is a ``ModelInputBlocks``: keys, mask and targets in memory (small) and
+the [days, N, F] features still to be computed, block by block. ``ModelInputDataset``
+writes each block to ``features.npy`` as it comes, so the whole dense features array is
+never in memory; ``ModelInputBlocks.materialize()`` builds it in memory instead (inference,
+tests).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -110,69 +118,158 @@ def dense_targets(
 
 
 def _read_days(
-    rows_by_date: RowsByDate, grid: DayStockGrid, names: list[str], days: slice, out: np.ndarray
+    rows_by_date: RowsByDate, grid: DayStockGrid, names: list[str], days: slice, out: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read the raw feature rows dated within ``days`` and prepare the cube they go into.
 
-    Runs ahead in the reader thread, so the first touch of the output's fresh pages (the
-    NaN fill) happens there too, while the main thread normalises the previous block.
+    Runs ahead in the reader thread, so the first touch of the cube's fresh pages (the NaN
+    fill) happens there too, while the main thread normalises the previous block.
 
     Args:
         rows_by_date: the features table; only rows dated within ``days`` are read.
         grid: the day x stock grid.
         names: the F feature names, in manifest order.
         days: a range of day indices of ``grid``.
-        out: [D, N, F] the model input's features.
+        out: [D, N, F] float32 features to fill in place, or None (a fresh cube per block).
 
     Returns:
         positions [rows] int64 into the block's flattened [days * N] cells; values
         [rows, F] float32, NaN for null; the block's float32 cube [days, N, F], all NaN
-        (``out[days]`` itself when ``out`` is float32, else a scratch array).
+        (``out[days]`` itself when ``out`` is given, else a fresh array).
     """
     first, last = grid.dates[days.start].astype(object), grid.dates[days.stop - 1].astype(object)
     rows = rows_by_date.between(first, last, ["Date", "Code", *names])
     positions = grid.flat_positions(rows.select("Date", "Code")) - days.start * grid.shape[1]
     values = rows.select(names).to_numpy(order="c")
     del rows
-    cube = out[days] if out.dtype == np.float32 else np.empty(out[days].shape, dtype=np.float32)
+    shape = (days.stop - days.start, grid.shape[1], len(names))
+    cube = out[days] if out is not None else np.empty(shape, dtype=np.float32)
     cube.fill(np.nan)
     return positions, values, cube
 
 
-def _write_days(
-    out: np.ndarray,
-    days: slice,
-    positions: np.ndarray,
-    values: np.ndarray,
-    cube: np.ndarray,
-    state: NormalizerState,
-) -> None:
+def _normalize_days(positions: np.ndarray, values: np.ndarray, cube: np.ndarray, state: NormalizerState) -> None:
     """Scatter one day range's rows into its cube, normalise it and write 0 where missing.
 
     Args:
-        out: [D, N, F] the model input's features; only ``out[days]`` is written.
-        days: the day range.
         positions: [rows] flat cell of each row within the range's [days * N] cells.
         values: [rows, F] raw float32 features, NaN where missing.
-        cube: [days, N, F] float32, all NaN; ``out[days]`` itself when ``out`` is float32.
+        cube: [days, N, F] float32, all NaN; written in place.
         state: the fitted normalizer.
     """
     cube.reshape(-1, cube.shape[-1])[positions] = values
     normalize_cube_inplace(cube, state, slice(None))
     np.copyto(cube, np.float32(0.0), where=np.isnan(cube))
-    if out.dtype != np.float32:
-        out[days] = cube
 
 
-def build_dense_model_input(
+@dataclass(frozen=True)
+class FeatureBlockSource:
+    """What computing the normalised features needs, and the blocks of days they come in.
+
+    Attributes:
+        features: the long features table (eager or lazy).
+        grid: its day x stock grid.
+        names: the F feature names, in manifest order.
+        state: the fitted normalizer.
+        day_blocks: consecutive day ranges covering every day, each within ``block_mib``.
+    """
+
+    features: FeatureFrame
+    grid: DayStockGrid
+    names: tuple[str, ...]
+    state: NormalizerState
+    day_blocks: tuple[slice, ...]
+
+    def blocks(self, out: np.ndarray | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield (days, normalised float32 cube [days, N, F]) for every block, in day order.
+
+        Polars reads block b + 1 in a second thread while NumPy normalises block b.
+
+        Args:
+            out: [D, N, F] float32 to fill in place (each yielded cube is then ``out[days]``),
+                or None: each block is a fresh array, dropped once the consumer lets go of it.
+        """
+        if not self.day_blocks:
+            return
+        rows_by_date = RowsByDate(self.features)
+        names = list(self.names)
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            ahead = reader.submit(_read_days, rows_by_date, self.grid, names, self.day_blocks[0], out)
+            for b, days in enumerate(self.day_blocks):  # a loop over blocks of days, each vectorised
+                positions, values, cube = ahead.result()
+                if b + 1 < len(self.day_blocks):
+                    ahead = reader.submit(_read_days, rows_by_date, self.grid, names, self.day_blocks[b + 1], out)
+                _normalize_days(positions, values, cube, self.state)
+                del positions, values
+                yield days, cube
+                del cube
+
+
+@dataclass(frozen=True)
+class ModelInputBlocks:
+    """The dense model input whose [D, N, F] features are computed a block of days at a time.
+
+    Everything but the features is in memory. ``ModelInputDataset`` saves it by writing each
+    block of ``feature_blocks()`` to ``features.npy`` as it comes (never the whole array in
+    memory); ``materialize()`` returns the in-memory ``ModelInput``. Both give the same
+    numbers: each block is computed the same way whatever consumes it.
+
+    Attributes:
+        mask: [D, N] bool, True where a (Date, Code) row exists.
+        targets: [D, N, H] float32, NaN where unknown.
+        dates: [D] ``datetime64[D]`` ascending.
+        codes: [N] str ascending.
+        horizons: [H] int64.
+        feature_names: the F names, in manifest order.
+        manifest_hash: the manifest's hash.
+        dtype: dtype of the features array (float32 or float16).
+        source: computes the normalised float32 blocks.
+    """
+
+    mask: np.ndarray
+    targets: np.ndarray
+    dates: np.ndarray
+    codes: np.ndarray
+    horizons: np.ndarray
+    feature_names: tuple[str, ...]
+    manifest_hash: str
+    dtype: np.dtype
+    source: FeatureBlockSource
+
+    @property
+    def features_shape(self) -> tuple[int, int, int]:
+        """(D, N, F) of the features array."""
+        return (self.dates.size, self.codes.size, len(self.feature_names))
+
+    def feature_blocks(self) -> Iterator[tuple[slice, np.ndarray]]:
+        """(days, features [days, N, F] in ``dtype``) for consecutive day ranges covering every day."""
+        for days, cube in self.source.blocks():
+            yield days, cube if cube.dtype == self.dtype else cube.astype(self.dtype)
+
+    def materialize(self) -> ModelInput:
+        """The whole ``ModelInput`` in memory (the features array built block by block in place)."""
+        out = np.empty(self.features_shape, dtype=self.dtype)
+        if self.dtype == np.float32:
+            for _ in self.source.blocks(out):
+                pass
+        else:
+            for days, cube in self.feature_blocks():
+                out[days] = cube
+        return ModelInput(
+            features=out, mask=self.mask, targets=self.targets, dates=self.dates, codes=self.codes,
+            horizons=self.horizons, feature_names=self.feature_names, manifest_hash=self.manifest_hash,
+        )
+
+
+def dense_model_input_blocks(
     features: FeatureFrame,
     targets: FeatureFrame,
     manifest: FeatureManifest,
     state: NormalizerState,
     params: NormalizationParams,
     horizons: tuple[int, ...],
-) -> ModelInput:
-    """Normalise the features with ``state`` and lay features, mask and targets out densely.
+) -> ModelInputBlocks:
+    """Lay out mask and targets densely and plan the normalised features by blocks of days.
 
     Args:
         features: Date, Code, then the manifest's float32 features (eager or lazy).
@@ -183,8 +280,9 @@ def build_dense_model_input(
         horizons: target horizons in trading days.
 
     Returns:
-        ``ModelInput``: features [D, N, F] ``params.dtype`` (0 where missing), mask [D, N],
-        targets [D, N, H] float32 (NaN unknown), ascending dates and codes.
+        ``ModelInputBlocks``: mask [D, N], targets [D, N, H] float32 (NaN unknown), ascending
+        dates and codes; the features [D, N, F] ``params.dtype`` (normalised, 0 where missing)
+        are computed when its blocks are read (``feature_blocks`` / ``materialize``).
     """
     check_feature_frame(features, manifest)
     require_normalizer_matches(manifest, state)
@@ -193,33 +291,41 @@ def build_dense_model_input(
     mask = unique_positions(grid.flat_positions(keys), grid, keys, "features").reshape(grid.shape)
     del keys
     d, n = grid.shape
-    names = manifest.names
-    out = np.empty((d, n, len(names)), dtype=np.dtype(params.dtype))
-    rows_by_date = RowsByDate(features)
+    names = tuple(manifest.names)
     # per day of a block, float32 copies of its cells: the collected rows and their array,
     # for this block and the one read ahead, plus normalisation scratch
     day_blocks = blocks(d, n * len(names) * _F32_BYTES * 6, params.block_mib)
-    # Polars reads block b + 1 in a second thread while NumPy normalises block b.
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        ahead = reader.submit(_read_days, rows_by_date, grid, names, day_blocks[0], out)
-        for b, days in enumerate(day_blocks):
-            positions, values, cube = ahead.result()
-            if b + 1 < len(day_blocks):
-                ahead = reader.submit(_read_days, rows_by_date, grid, names, day_blocks[b + 1], out)
-            _write_days(out, days, positions, values, cube, state)
-            del positions, values, cube
-    model_input = ModelInput(
-        features=out,
+    model_input = ModelInputBlocks(
         mask=mask,
         targets=dense_targets(targets, grid, mask, horizons),
         dates=grid.dates,
         codes=grid.codes,
         horizons=np.asarray(horizons, dtype=np.int64),
-        feature_names=tuple(names),
+        feature_names=names,
         manifest_hash=manifest.hash,
+        dtype=np.dtype(params.dtype),
+        source=FeatureBlockSource(features=features, grid=grid, names=names, state=state,
+                                  day_blocks=tuple(day_blocks)),
     )
     logger.info(
-        "model_input: %d days x %d stocks x %d features (%s), %.1f%% of cells filled, %.1f MiB",
-        d, n, len(names), params.dtype, 100.0 * mask.mean() if mask.size else 0.0, out.nbytes / 2**20,
+        "model_input: %d days x %d stocks x %d features (%s), %.1f%% of cells filled, %.1f MiB, "
+        "in %d blocks of days", d, n, len(names), params.dtype, 100.0 * mask.mean() if mask.size else 0.0,
+        d * n * len(names) * np.dtype(params.dtype).itemsize / 2**20, len(day_blocks),
     )
     return model_input
+
+
+def build_dense_model_input(
+    features: FeatureFrame,
+    targets: FeatureFrame,
+    manifest: FeatureManifest,
+    state: NormalizerState,
+    params: NormalizationParams,
+    horizons: tuple[int, ...],
+) -> ModelInput:
+    """The whole ``ModelInput`` in memory (``dense_model_input_blocks(...).materialize()``).
+
+    For a few days (inference) or a small market; the pipeline's node hands the blocks to
+    ``ModelInputDataset`` instead, which never holds the whole features array.
+    """
+    return dense_model_input_blocks(features, targets, manifest, state, params, horizons).materialize()

@@ -1,7 +1,7 @@
 """Nodes of the normalization pipeline: pure functions from catalog datasets to catalog datasets.
 
 ``splits`` and ``normalizer`` travel as JSON dicts (``Splits`` / ``NormalizerState``
-dumped in JSON mode); ``model_input`` as a ``ModelInput`` saved by ``ModelInputDataset``.
+dumped in JSON mode); ``model_input`` as a ``ModelInputBlocks`` that ``ModelInputDataset`` writes block by block.
 ``features`` may be an eager ``pl.DataFrame`` or a lazy ``pl.LazyFrame`` (a Parquet scan
 keeps the table out of memory: only the columns a step needs are read).
 """
@@ -14,7 +14,7 @@ import time
 import numpy as np
 import polars as pl
 
-from atft_kedro.normalization.dense import build_dense_model_input
+from atft_kedro.normalization.dense import ModelInputBlocks, dense_model_input_blocks
 from atft_kedro.normalization.frames import FeatureFrame
 from atft_kedro.normalization.params import NormalizationParams, as_normalization_params, check_horizons
 from atft_kedro.normalization.robust import fit_robust_state
@@ -25,7 +25,7 @@ from atft_kedro.normalization.splits import (
 )
 from atft_kedro.normalization.state import NormalizerState
 from atft_kedro.schemas.manifest import FeatureManifest
-from atft_kedro.schemas.model_input import ModelInput, Splits
+from atft_kedro.schemas.model_input import Splits
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +100,17 @@ def build_model_input(
     normalizer: dict,
     params: NormalizationParams,
     horizons: list[int],
-) -> ModelInput:
-    """Normalise the features and lay them out as the dense model input.
+) -> ModelInputBlocks:
+    """Normalise the features and lay them out as the dense model input, by blocks of days.
+
+    Keys, mask and targets are built here; the normalised features are computed a block of
+    trading days at a time (``params.block_mib``) as the ``model_input`` dataset writes them
+    (``ModelInputDataset``), so the dense features array is never whole in memory. Call
+    ``.materialize()`` on the result for the in-memory ``ModelInput``.
 
     Args:
-        features: Date, Code, then the manifest's float32 features.
+        features: Date, Code, then the manifest's float32 features (a LazyFrame: the
+            ``features`` Parquet file scanned; each block reads only its dates).
         targets: Date, Code, ``target_ret_{h}d`` per horizon.
         feature_manifest: the feature manifest; its hash must be the normalizer's.
         normalizer: the ``normalizer`` dataset (JSON dict).
@@ -112,7 +118,7 @@ def build_model_input(
         horizons: ``params:horizons``.
 
     Returns:
-        ``ModelInput`` with features [D, N, F], mask [D, N], targets [D, N, H].
+        ``ModelInputBlocks``: features [D, N, F] (by blocks), mask [D, N], targets [D, N, H].
 
     Raises:
         ManifestMismatchError: the manifest is not the one the normalizer was fitted on.
@@ -120,12 +126,13 @@ def build_model_input(
     params = as_normalization_params(params)
     state = NormalizerState.from_json_dict(normalizer)
     started = time.perf_counter()
-    model_input = build_dense_model_input(
+    model_input = dense_model_input_blocks(
         features, targets, feature_manifest, state, params, check_horizons(horizons)
     )
     logger.info(
-        "model_input built in %.1f s: features %s %s, targets %s, %d of %d target values known",
-        time.perf_counter() - started, model_input.features.shape, model_input.features.dtype,
+        "model_input keys, mask and targets in %.1f s: features %s %s (computed by blocks as they are saved), "
+        "targets %s, %d of %d target values known",
+        time.perf_counter() - started, model_input.features_shape, model_input.dtype,
         model_input.targets.shape, int(np.isfinite(model_input.targets).sum()), model_input.targets.size,
     )
     return model_input
