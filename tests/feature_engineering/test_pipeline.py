@@ -38,7 +38,9 @@ def run_outputs(tables, base_parameters) -> dict:
     datasets |= {name: KeptDataset() for name in OUTPUTS}
     catalog = DataCatalog(datasets=datasets)
     SequentialRunner().run(pipeline, catalog)
-    return {name: catalog.load(name) for name in OUTPUTS} | {"params": params}
+    outputs = {name: catalog.load(name) for name in OUTPUTS}
+    assert isinstance(outputs["features"], pl.LazyFrame)  # in a Kedro run the features dataset streams it
+    return outputs | {"features": outputs["features"].collect(), "params": params}
 
 
 def test_kedro_validates_the_typed_params(run_outputs: dict) -> None:
