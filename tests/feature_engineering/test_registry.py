@@ -7,6 +7,7 @@ reaches the manifest, the pipeline's nodes, the built features and docs/features
 from __future__ import annotations
 
 import inspect
+import pickle
 from typing import get_type_hints
 
 import polars as pl
@@ -14,7 +15,7 @@ import pytest
 from fe_helpers import build_all
 from pydantic import ValidationError
 
-from atft_kedro.features import registry
+from atft_kedro.features import evt, registry
 from atft_kedro.features.base import Feature, require_table, select_features
 from atft_kedro.features.docs import write_features_doc
 from atft_kedro.features.manifest import build_feature_manifest
@@ -154,6 +155,16 @@ def test_a_group_node_names_its_sources_and_carries_the_param_types() -> None:
     assert func.__name__ == "compute_evt_features" and "earnings" in func.__doc__
     with pytest.raises(TypeError, match="missing a required argument: 'params'"):
         func(None, None, None)
+
+
+def test_a_group_node_pickles_by_name_and_shows_its_compute_code() -> None:
+    """One function per group, found as ``nodes.compute_<group>_features`` (pickle, ParallelRunner, kedro-viz)."""
+    node = {n.name: n for n in create_pipeline().nodes}["compute_evt_features"]
+    assert pickle.loads(pickle.dumps(node.func)) is node.func
+    assert nodes.compute_evt_features is node.func
+    assert inspect.unwrap(node.func) is evt.compute  # the code kedro-viz shows for the node
+    with pytest.raises(AttributeError, match="compute_nope_features"):
+        nodes.compute_nope_features  # noqa: B018
 
 
 def test_registry_entries_match_their_modules_and_the_catalog() -> None:

@@ -12,6 +12,7 @@ to Parquet.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -108,11 +109,14 @@ def run_group(group: FeatureGroup, panel: StockPanel, sources: Sequence[pl.DataF
     return out
 
 
+@functools.cache
 def group_node(group: FeatureGroup) -> Callable[..., pl.DataFrame]:
     """The node function of one registered group: ``compute_<group>_features(panel, *sources, params)``.
 
     Its ``__name__`` is the node's name; its signature names the group's source tables and
-    carries the types Kedro reads (``params: FeatureParams`` is validated from conf).
+    carries the types Kedro reads (``params: FeatureParams`` is validated from conf);
+    ``__wrapped__`` is the group's ``compute`` (the code kedro-viz shows). One function per
+    group (cached), also reachable as ``nodes.compute_<group>_features``, so it pickles by name.
     """
     signature = inspect.Signature([
         inspect.Parameter("panel", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=StockPanel),
@@ -129,9 +133,18 @@ def group_node(group: FeatureGroup) -> Callable[..., pl.DataFrame]:
     compute_group_features.__doc__ = (
         f"{group.name}: {group.description} (feature group ``{group.name}``, see ``features.registry``).")
     compute_group_features.__signature__ = signature  # type: ignore[attr-defined]
+    compute_group_features.__wrapped__ = group.compute  # type: ignore[attr-defined]
     compute_group_features.__annotations__ = {
         **{p.name: p.annotation for p in signature.parameters.values()}, "return": pl.DataFrame}
     return compute_group_features
+
+
+def __getattr__(name: str) -> Callable[..., pl.DataFrame]:
+    """``compute_<group>_features``: the node function of a registered group (see ``group_node``)."""
+    for group in DATA_GROUPS.values():
+        if group.node_name == name:
+            return group_node(group)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def assemble_features(
