@@ -24,7 +24,8 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+
+from atft_kedro.schemas.strict import StrictModel
 
 #: Trading days from the signal date to the entry (the first trading day after t).
 ENTRY_LAG_DAYS = 1
@@ -40,15 +41,13 @@ PRICE_COLUMNS = {"next_open": "AdjustmentOpen", "next_close": "AdjustmentClose"}
 INDEX_PRICE_COLUMNS = {"next_open": "Open", "next_close": "Close"}
 
 
-class LabelParams(BaseModel):
+class LabelParams(StrictModel):
     """``params:labels``: which price a portfolio formed on the signal of t trades at.
 
     Attributes:
         entry: ``next_open`` (AdjustmentOpen of t+1 -> AdjustmentOpen of t+1+h) or
             ``next_close`` (AdjustmentClose of t+1 -> AdjustmentClose of t+1+h).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     entry: Literal["next_open", "next_close"]
 

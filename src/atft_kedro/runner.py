@@ -46,7 +46,9 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.io import MemoryDataset
 from kedro.runner import AbstractRunner
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from atft_kedro.schemas.strict import StrictModel
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -67,10 +69,8 @@ GPU_RESOURCE = "GPU"
 GPU_TAG = "gpu"
 
 
-class LocalClusterParams(BaseModel):
+class LocalClusterParams(StrictModel):
     """The embedded cluster (``dask.local_cluster``), started when no scheduler address is given."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_workers: int = Field(ge=1, description="worker processes on a machine without CUDA devices")
     threads_per_worker: int = Field(ge=1, description="nodes one worker runs at the same time")
@@ -80,10 +80,8 @@ class LocalClusterParams(BaseModel):
                                                  "to device i with the resource GPU=1 (n_workers is not used)")
 
 
-class DaskParams(BaseModel):
+class DaskParams(StrictModel):
     """``params:dask``: where the ``DaskRunner``'s cluster comes from."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     scheduler_address: str | None = Field(description="e.g. 'tcp://10.0.0.5:8786' for a running cluster; "
                                                       "null starts the embedded local_cluster")

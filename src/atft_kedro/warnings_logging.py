@@ -20,7 +20,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ValidationError, field_validator
+
+from atft_kedro.schemas.strict import StrictModel
 
 #: The top-level key of ``conf/logging.yml`` that lists the ignored warnings.
 CONFIG_KEY = "ignored_warnings"
@@ -30,14 +32,12 @@ WARNINGS_LOGGER = "py.warnings"
 _FORMATTED = re.compile(r"^(?P<source>.*?):(?P<line>\d+): (?P<category>\w+): (?P<message>.*)$", re.DOTALL)
 
 
-class IgnoredWarning(BaseModel):
+class IgnoredWarning(StrictModel):
     """One third-party warning to drop: all three must match.
 
     ``source`` is a regular expression searched in the path of the file that warned, ``category``
     the warning class's name, ``message`` a regular expression searched in the message.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str
     category: str

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from atft_kedro.schemas.strict import StrictModel
 
 
-class LightGBMParams(BaseModel):
+class LightGBMParams(StrictModel):
     """LightGBM regressor (Qlib's reference model), one booster per horizon, early-stopped on validation.
 
     Attributes:
@@ -26,8 +28,6 @@ class LightGBMParams(BaseModel):
         seed: seeds the subsample and LightGBM (deterministic mode).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     label: Literal["cs_rank", "raw"]
     num_boost_round: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
@@ -42,10 +42,8 @@ class LightGBMParams(BaseModel):
     seed: int
 
 
-class HistGBMParams(BaseModel):
+class HistGBMParams(StrictModel):
     """scikit-learn ``HistGradientBoostingRegressor`` baseline, one model per horizon."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_iter: int = Field(ge=1)
     learning_rate: float = Field(gt=0.0)
@@ -56,28 +54,22 @@ class HistGBMParams(BaseModel):
     seed: int
 
 
-class RidgeParams(BaseModel):
+class RidgeParams(StrictModel):
     """scikit-learn ``Ridge`` baseline, one model per horizon."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     alpha: float = Field(ge=0.0)
     max_rows: int = Field(ge=1, description="training rows kept by a seeded subsample")
     seed: int
 
 
-class MomentumParams(BaseModel):
+class MomentumParams(StrictModel):
     """The ``momentum_20d`` rule: forecast = the stock's past 20-day return."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     feature: str = Field(min_length=1, description="input column holding the past 20-day return")
 
 
-class BaselineParams(BaseModel):
+class BaselineParams(StrictModel):
     """``params:baselines``: every model the ATFT-GAT-FAN model is compared with."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     lightgbm: LightGBMParams
     hist_gbm: HistGBMParams

@@ -15,19 +15,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy.stats import rankdata
 
 from atft_kedro.schemas.model_input import ModelInput
+from atft_kedro.schemas.strict import StrictModel
 
 #: Forecast function: (model input, day indices) -> point forecasts [len(days), N, H] (NaN where unlisted).
 Forecaster = Callable[[ModelInput, np.ndarray], np.ndarray]
 
 
-class ImportanceParams(BaseModel):
+class ImportanceParams(StrictModel):
     """``evaluation.importance``: the permutation importance of the report."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     days: int = Field(ge=2, description="validation days scored (evenly spaced over the validation split)")
     max_features: int = Field(

@@ -5,18 +5,17 @@ Every tunable lives in ``conf/base/parameters_evaluation.yml``; none has a defau
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from atft_kedro.evaluation.importance import ImportanceParams
+from atft_kedro.schemas.strict import StrictModel
 
 
-class PlotParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PlotParams(StrictModel):
     top_features: int = Field(ge=1, description="bars in the feature-importance chart")
 
 
-class EvaluationParams(BaseModel):
+class EvaluationParams(StrictModel):
     """Everything the evaluation of forecasts needs.
 
     Attributes:
@@ -32,8 +31,6 @@ class EvaluationParams(BaseModel):
         importance: the permutation importance (validation days scored, seed).
         plots: parameters of the figures.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     horizons: tuple[int, ...] = Field(min_length=1)
     primary_horizon: int

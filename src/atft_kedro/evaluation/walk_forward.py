@@ -19,16 +19,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from atft_kedro.evaluation.metrics import newey_west_se, require_columns
 from atft_kedro.evaluation.portfolio import sharpe_ratio
+from atft_kedro.schemas.strict import StrictModel
 
 
-class BootstrapParams(BaseModel):
+class BootstrapParams(StrictModel):
     """Moving-block bootstrap of a daily series' mean."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     block_days: int = Field(ge=1, description="length of each resampled block of consecutive days")
     samples: int = Field(ge=100, description="bootstrap resamples")

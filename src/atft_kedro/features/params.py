@@ -12,16 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from atft_kedro.schemas.strict import StrictModel
 from atft_kedro.schemas.tables import INVESTOR_TYPES
 
 _INVESTOR_GROUP_NAMES = tuple(
     sorted({c.canonical[: -len(side)] for c in INVESTOR_TYPES.columns
             for side in ("Sales", "Purchases", "Total", "Balance") if c.canonical.endswith(side)})
 )
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _windows(values: list[int], what: str) -> list[int]:
@@ -34,7 +31,7 @@ def _windows(values: list[int], what: str) -> list[int]:
     return values
 
 
-class AvailabilityParams(_Strict):
+class AvailabilityParams(StrictModel):
     """When each source becomes known, on the exchange calendar.
 
     Lags count trading days after the publication date: 1 = the next trading day.
@@ -76,12 +73,12 @@ class GroupSwitches(BaseModel):
         return self
 
 
-class RollingParams(_Strict):
+class RollingParams(StrictModel):
     min_periods_fraction: float = Field(
         gt=0.0, le=1.0, description="a rolling statistic needs this share of its window non-null")
 
 
-class PriceParams(_Strict):
+class PriceParams(StrictModel):
     return_windows: list[int]
     log_return_windows: list[int]
     volatility_windows: list[int]
@@ -102,7 +99,7 @@ class PriceParams(_Strict):
         return _windows(v, f"feature_engineering.px.{info.field_name}")
 
 
-class TechnicalParams(_Strict):
+class TechnicalParams(StrictModel):
     rsi_windows: list[int]
     macd_fast: int = Field(ge=2)
     macd_slow: int = Field(ge=3)
@@ -130,7 +127,7 @@ class TechnicalParams(_Strict):
         return self
 
 
-class MarketParams(_Strict):
+class MarketParams(StrictModel):
     return_windows: list[int]
     volatility_windows: list[int]
     ma_windows: list[int]
@@ -144,7 +141,7 @@ class MarketParams(_Strict):
         return _windows(v, f"feature_engineering.mkt.{info.field_name}")
 
 
-class BetaAlphaParams(_Strict):
+class BetaAlphaParams(StrictModel):
     beta_windows: list[int]
     residual_beta_window: int = Field(ge=2, description="beta (lagged one day) used for the daily residual")
     alpha_windows: list[int]
@@ -157,7 +154,7 @@ class BetaAlphaParams(_Strict):
         return _windows(v, f"feature_engineering.beta_alpha.{info.field_name}")
 
 
-class SectorParams(_Strict):
+class SectorParams(StrictModel):
     return_windows: list[int]
     rank_windows: list[int] = Field(description="windows of the within-sector and across-sector ranks")
     sector17_return_windows: list[int]
@@ -177,7 +174,7 @@ class SectorParams(_Strict):
         return self
 
 
-class FlowParams(_Strict):
+class FlowParams(StrictModel):
     investor_groups: list[str]
     zscore_weeks: int = Field(ge=3)
     cumulative_weeks: int = Field(ge=2)
@@ -206,7 +203,7 @@ class FlowParams(_Strict):
         return self
 
 
-class MarginParams(_Strict):
+class MarginParams(StrictModel):
     adv_window: int = Field(ge=2)
     zscore_weeks: int = Field(ge=3)
     change_weeks: list[int]
@@ -218,7 +215,7 @@ class MarginParams(_Strict):
         return _windows(v, "feature_engineering.margin.change_weeks")
 
 
-class ShortParams(_Strict):
+class ShortParams(StrictModel):
     change_windows: list[int]
     zscore_window: int = Field(ge=3)
     position_change_window: int = Field(ge=1)
@@ -229,15 +226,15 @@ class ShortParams(_Strict):
         return _windows(v, "feature_engineering.short.change_windows")
 
 
-class StatementParams(_Strict):
+class StatementParams(StrictModel):
     max_age_days: int = Field(ge=1, description="statement values older than this (trading days) are not used")
 
 
-class EventParams(_Strict):
+class EventParams(StrictModel):
     window_days: int = Field(ge=0, description="pre/post earnings flags: within this many days")
 
 
-class GraphParams(_Strict):
+class GraphParams(StrictModel):
     window: int = Field(ge=5, description="trailing trading days of returns for the correlations")
     min_obs_fraction: float = Field(gt=0.0, le=1.0)
     abs_rho_threshold: float = Field(ge=0.0, lt=1.0)
@@ -252,7 +249,7 @@ class GraphParams(_Strict):
         return _windows(v, "feature_engineering.graph.peer_return_windows")
 
 
-class InteractionSpec(_Strict):
+class InteractionSpec(StrictModel):
     name: str = Field(pattern=r"^int_[a-z0-9_]+$")
     left: str
     right: str
@@ -260,7 +257,7 @@ class InteractionSpec(_Strict):
     description: str
 
 
-class CrossSectionalParams(_Strict):
+class CrossSectionalParams(StrictModel):
     features: list[str]
     clip: float = Field(gt=0)
     min_stocks: int = Field(ge=2)
@@ -273,13 +270,13 @@ class CrossSectionalParams(_Strict):
         return v
 
 
-class AssemblyParams(_Strict):
+class AssemblyParams(StrictModel):
     """How the ``features`` table is assembled from the group files (``features.assembly``)."""
 
     block_mib: int = Field(ge=1, description="MiB of float32 features per block of whole trading days")
 
 
-class FeatureParams(_Strict):
+class FeatureParams(StrictModel):
     """Everything the feature pipeline may be tuned by."""
 
     availability: AvailabilityParams

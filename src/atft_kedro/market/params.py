@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from atft_kedro.market.calendar import FIRST_SUPPORTED_YEAR, LAST_SUPPORTED_YEAR
+from atft_kedro.schemas.strict import StrictModel
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
 INVESTOR_CUSTOMER_GROUPS: tuple[str, ...] = (
     "Ind", "Frgn", "SecCo", "InvTr", "BusCo", "OthCo", "InsCo", "Bank", "TrstBnk", "OthFin",
 )
@@ -26,10 +26,8 @@ def _check_weights(name: str, values: list[float], expected_len: int | None = No
         raise ValueError(f"simulator: {name} must be non-negative with a positive sum, got {values}")
 
 
-class UniverseParams(BaseModel):
+class UniverseParams(StrictModel):
     """Who is listed, when, where, and how big."""
-
-    model_config = _FROZEN
 
     master_snapshot_frequency: Literal["daily", "weekly", "monthly"] = Field(
         description="how often the listed master is snapshotted (first trading day of the period); "
@@ -59,10 +57,8 @@ class UniverseParams(BaseModel):
         return self
 
 
-class GarchParams(BaseModel):
+class GarchParams(StrictModel):
     """GARCH(1,1) dynamics shared by every factor: h' = omega + alpha e^2 + beta h."""
-
-    model_config = _FROZEN
 
     alpha: float = Field(ge=0, description="reaction of the variance to the last squared shock")
     beta: float = Field(ge=0, description="persistence of the variance")
@@ -74,10 +70,8 @@ class GarchParams(BaseModel):
         return self
 
 
-class ReturnParams(BaseModel):
+class ReturnParams(StrictModel):
     """Factor structure of daily log-returns: market, sector-33, peer cluster, idiosyncratic."""
-
-    model_config = _FROZEN
 
     market_vol: float = Field(gt=0, description="long-run daily volatility of the market factor")
     sector_vol: float = Field(gt=0, description="long-run daily volatility of each sector factor")
@@ -94,10 +88,8 @@ class ReturnParams(BaseModel):
     garch: GarchParams
 
 
-class PriceParams(BaseModel):
+class PriceParams(StrictModel):
     """Prices, corporate actions, volume and the index."""
-
-    model_config = _FROZEN
 
     split_probability_per_year: float = Field(ge=0, description="chance per year that a stock splits")
     split_ratios: list[float] = Field(
@@ -124,10 +116,8 @@ class PriceParams(BaseModel):
         return self
 
 
-class AccountsParams(BaseModel):
+class AccountsParams(StrictModel):
     """Accounting ratios of the companies (drawn once per company, log-normal around the median)."""
-
-    model_config = _FROZEN
 
     net_margin_median: float = Field(gt=0, lt=1, description="median net profit / net sales")
     operating_to_net_profit: float = Field(ge=1, description="median operating profit / net profit")
@@ -139,10 +129,8 @@ class AccountsParams(BaseModel):
     reporting_noise: float = Field(ge=0, description="relative sd of a line item around its ratio, per report")
 
 
-class StatementParams(BaseModel):
+class StatementParams(StrictModel):
     """Quarterly statements, forecasts, revisions and the earnings calendar."""
-
-    model_config = _FROZEN
 
     history_days: int = Field(ge=0, description="calendar days of statements before start_date (initial stocks)")
     fiscal_year_end_months: list[int] = Field(description="fiscal year-end months (3, 6, 9 or 12)")
@@ -194,10 +182,8 @@ class StatementParams(BaseModel):
         return self
 
 
-class FlowParams(BaseModel):
+class FlowParams(StrictModel):
     """Investor-type flows, margin balances, margin alerts, short selling and short positions."""
-
-    model_config = _FROZEN
 
     investor_types_publication_lag_days: int = Field(
         ge=1, description="trading days after the week's last trading day when investor flows are published"
@@ -244,46 +230,36 @@ class FlowParams(BaseModel):
         return self
 
 
-class EarningsDriftEffect(BaseModel):
+class EarningsDriftEffect(StrictModel):
     """Post-earnings drift: drift after the statement is public, proportional to the surprise."""
-
-    model_config = _FROZEN
 
     strength: float = Field(ge=0, description="daily drift per 1-sd surprise on the first day, units of idio_vol")
     decay_days: float = Field(gt=0, description="e-folding time of the drift, trading days")
 
 
-class SectorMomentumEffect(BaseModel):
+class SectorMomentumEffect(StrictModel):
     """Sector momentum: sectors that outperformed over the lookback keep outperforming."""
-
-    model_config = _FROZEN
 
     strength: float = Field(ge=0, description="daily drift per 1-sd sector lookback return, units of idio_vol")
     lookback_days: int = Field(ge=1, description="length of the window of sector returns")
     skip_days: int = Field(ge=0, description="most recent days left out of the window")
 
 
-class MarginReversalEffect(BaseModel):
+class MarginReversalEffect(StrictModel):
     """Margin reversal: a published jump in long margin balances (retail crowding) reverses."""
-
-    model_config = _FROZEN
 
     strength: float = Field(ge=0, description="daily drift per 1-sd published crowding change, units of idio_vol")
 
 
-class PeerLeadLagEffect(BaseModel):
+class PeerLeadLagEffect(StrictModel):
     """Peer lead-lag: a stock follows the recent return of its latent peer cluster (vs its sector)."""
-
-    model_config = _FROZEN
 
     strength: float = Field(ge=0, description="daily drift per 1-sd smoothed peer return, units of idio_vol")
     halflife_days: float = Field(gt=0, description="half-life of the exponential smoothing, trading days")
 
 
-class VolatilityReversalEffect(BaseModel):
+class VolatilityReversalEffect(StrictModel):
     """Short-term reversal that exists only in high-volatility stocks."""
-
-    model_config = _FROZEN
 
     strength: float = Field(
         ge=0, description="daily reversal per 1-sd recent market-adjusted return, units of the stock's own vol"
@@ -295,10 +271,8 @@ class VolatilityReversalEffect(BaseModel):
     )
 
 
-class EffectsParams(BaseModel):
+class EffectsParams(StrictModel):
     """The planted sources of predictable return; a strength of 0 switches one off."""
-
-    model_config = _FROZEN
 
     earnings_drift: EarningsDriftEffect
     sector_momentum: SectorMomentumEffect
@@ -307,10 +281,8 @@ class EffectsParams(BaseModel):
     volatility_reversal: VolatilityReversalEffect
 
 
-class SimulatorParams(BaseModel):
+class SimulatorParams(StrictModel):
     """``simulator:`` block: the whole synthetic market."""
-
-    model_config = _FROZEN
 
     seed: int = Field(ge=0, description="seed of every random draw; same seed, same market")
     n_stocks: int = Field(ge=2, description="stocks listed on start_date")

@@ -10,22 +10,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from atft_kedro.schemas.strict import StrictModel
 
 
-class FanParams(BaseModel):
+class FanParams(StrictModel):
     """Frequency-adaptive normalisation of each input window (``fan.py``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(description="build the FAN branch; phases may switch it off, never on")
     top_k: int = Field(ge=1, description="dominant non-DC frequencies removed per (stock, feature)")
 
 
-class GatParams(BaseModel):
+class GatParams(StrictModel):
     """GATv2 block over the day's stock graph and its gated residual fusion (``graph.py``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(description="build the GAT branch; phases may switch it off, never on")
     layers: int = Field(ge=1)
@@ -33,10 +31,8 @@ class GatParams(BaseModel):
     gate_init: float = Field(description="initial logit of the fusion gate; sigmoid(0) = 0.5")
 
 
-class ModelParams(BaseModel):
+class ModelParams(StrictModel):
     """Architecture of ``ATFTGATFAN``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     hidden_size: int = Field(ge=2)
     lstm_layers: int = Field(ge=1)
@@ -76,14 +72,12 @@ class ModelParams(BaseModel):
         return list(self.quantiles).index(0.5)
 
 
-class LossParams(BaseModel):
+class LossParams(StrictModel):
     """Weights of the combined loss (``losses.py``).
 
     total = sum_h horizon_weights[h] * (pinball_weight * pinball_h + rank_weight * (1 - rankcorr_h)
             + ic_weight * (1 - ic_h) + sharpe_weight * (-sharpe_h))
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     pinball_weight: float = Field(ge=0.0)
     rank_weight: float = Field(ge=0.0)
@@ -107,20 +101,16 @@ class LossParams(BaseModel):
         return self
 
 
-class CollapseParams(BaseModel):
+class CollapseParams(StrictModel):
     """Monitoring of the cross-sectional prediction spread (lesson 6 of PREDECESSOR.md)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_spread: float = Field(ge=0.0, description="validation std across stocks (mean over days) below = collapsed")
     patience_epochs: int = Field(ge=1, description="consecutive collapsed epochs before acting")
     action: Literal["warn", "error"]
 
 
-class PhaseParams(BaseModel):
+class PhaseParams(StrictModel):
     """One training phase: epochs with FAN/GAT switched on or off and a learning-rate scale."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     epochs: int = Field(ge=1)
@@ -129,10 +119,8 @@ class PhaseParams(BaseModel):
     gat: bool
 
 
-class TrainingParams(BaseModel):
+class TrainingParams(StrictModel):
     """The trainer (``trainer.py``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int
     device: Literal["cpu", "cuda"]

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from atft_kedro.schemas.strict import StrictModel
 
 
-class ChainParams(BaseModel):
+class ChainParams(StrictModel):
     """The default chain train -> validation -> test, as fractions of the usable days.
 
     Usable days are the exchange's trading days from the first feature date (after the
     warm-up) to the last; the two gaps (purge + embargo each) are taken out first, then
     validation and test get these fractions of what remains and train gets the rest.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     validation_fraction: float = Field(gt=0.0, lt=1.0)
     test_fraction: float = Field(gt=0.0, lt=1.0)
@@ -34,7 +34,7 @@ class ChainParams(BaseModel):
         return self
 
 
-class FoldParams(BaseModel):
+class FoldParams(StrictModel):
     """Walk-forward folds whose test blocks tile one continuous out-of-sample period.
 
     The period is the last ``count x test_days`` trading days of the features; fold k tests
@@ -47,8 +47,6 @@ class FoldParams(BaseModel):
     ``atft_kedro.pipelines.walk_forward``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     count: int = Field(ge=0, description="number of folds; 0 for none")
     window: Literal["rolling", "expanding"]
     train_days: int = Field(ge=1, description="rolling: the train window; expanding: its least length")
@@ -56,29 +54,23 @@ class FoldParams(BaseModel):
     test_days: int = Field(ge=1, description="trading days of each fold's test block")
 
 
-class RobustParams(BaseModel):
+class RobustParams(StrictModel):
     """Per-feature robust scaling: (x - median) / max(1.4826 * MAD, scale_floor), clipped."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     scale_floor: float = Field(gt=0.0, description="smallest scale; a constant feature gets this")
     clip: float = Field(gt=0.0, le=1000.0, description="normalised values are clipped to +-clip")
 
 
-class CrossSectionParams(BaseModel):
+class CrossSectionParams(StrictModel):
     """Optional per-day cross-sectional standardisation of whole feature groups."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     groups: tuple[str, ...] = Field(description="manifest feature groups to standardise per day")
     min_stocks: int = Field(ge=2, description="a day with fewer valid stocks is only robust-scaled")
     std_floor: float = Field(gt=0.0, description="smallest cross-sectional standard deviation")
 
 
-class NormalizationParams(BaseModel):
+class NormalizationParams(StrictModel):
     """``params:normalization``: splits, the robust normalizer and the dense model input."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     warmup_days: int = Field(ge=0, description="first trading days of the features left out of every split")
     purge_days: int = Field(ge=1, description="trading days between segments, >= the longest horizon")

@@ -14,18 +14,17 @@ import json
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from atft_kedro.schemas.model_input import DateRange
+from atft_kedro.schemas.strict import StrictModel
 
 #: 1 / Phi^-1(3/4): MAD x this estimates the standard deviation of a normal distribution.
 MAD_TO_STD = 1.4826
 
 
-class CrossSectionState(BaseModel):
+class CrossSectionState(StrictModel):
     """Which features are standardised per day across stocks, and how."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     groups: tuple[str, ...]
     standardized: tuple[bool, ...] = Field(description="per feature, in manifest order")
@@ -33,10 +32,8 @@ class CrossSectionState(BaseModel):
     std_floor: float = Field(gt=0.0)
 
 
-class NormalizerState(BaseModel):
+class NormalizerState(StrictModel):
     """Per-feature robust centre and scale fitted on every training row, plus the transform settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: Literal["robust_median_mad"]
     manifest_hash: str = Field(min_length=1)

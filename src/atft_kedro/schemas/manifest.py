@@ -12,16 +12,16 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from atft_kedro.schemas.strict import StrictModel
 
 #: Column-name prefixes that may never be model inputs.
 FORBIDDEN_INPUT_PREFIXES = ("target_", "exp_ret_")
 
 
-class FeatureSpec(BaseModel):
+class FeatureSpec(StrictModel):
     """One input column of the model."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     group: str = Field(description="feature group, e.g. 'px', 'tech', 'stmt'")
@@ -31,10 +31,8 @@ class FeatureSpec(BaseModel):
     description: str
 
 
-class GroupStatus(BaseModel):
+class GroupStatus(StrictModel):
     """Whether a feature group is in the run, and why not if it is off."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     enabled: bool
@@ -42,10 +40,8 @@ class GroupStatus(BaseModel):
     reason: str = ""
 
 
-class FeatureManifest(BaseModel):
+class FeatureManifest(StrictModel):
     """Ordered feature specs plus their content hash."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     features: tuple[FeatureSpec, ...]
     groups: tuple[GroupStatus, ...] = ()

@@ -11,7 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
+
+from atft_kedro.schemas.strict import StrictModel
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,8 @@ class ModelInput:
         return np.flatnonzero((self.dates >= lo) & (self.dates <= hi))
 
 
-class DateRange(BaseModel):
+class DateRange(StrictModel):
     """An inclusive range of trading days."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     start: dt.date
     end: dt.date
@@ -88,17 +88,15 @@ class DateRange(BaseModel):
         return self
 
 
-class Fold(BaseModel):
+class Fold(StrictModel):
     """One walk-forward fold: train, then validation, then test, purge + embargo between them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     train: DateRange
     validation: DateRange
     test: DateRange
 
 
-class Splits(BaseModel):
+class Splits(StrictModel):
     """Date splits with purge and embargo (in trading days) between segments.
 
     ``train``/``validation``/``test`` is the default chain; ``folds`` the walk-forward
@@ -106,8 +104,6 @@ class Splits(BaseModel):
     first day is at least ``purge_days + embargo_days`` trading days, and
     ``purge_days`` >= the longest target horizon.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     purge_days: int
     embargo_days: int

@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
 
 from atft_kedro.schemas import tables
+from atft_kedro.schemas.strict import StrictModel
 from atft_kedro.schemas.tables import TableSpec
 from atft_kedro.sources.quirks import close_known_gaps
 from atft_kedro.sources.raw_cast import RawTableError, cast_to_spec
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 _BOM = "\ufeff"
 
 
-class FilesSourceParams(BaseModel):
+class FilesSourceParams(StrictModel):
     """``ingestion.files``: the folder of raw table files.
 
     Attributes:
@@ -64,8 +64,6 @@ class FilesSourceParams(BaseModel):
             paths are relative to the directory ``kedro run`` starts in, the project root).
         format: ``parquet`` (``.parquet`` files) or ``csv`` (``.csv`` or gzip ``.csv.gz`` files).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     directory: Path
     format: Literal["parquet", "csv"]

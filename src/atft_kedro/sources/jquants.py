@@ -45,10 +45,11 @@ from typing import Any, Literal, Self
 
 import polars as pl
 from jquantsapi import ClientV2
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from atft_kedro.exchange_calendar import TRADING_DIVISIONS
 from atft_kedro.schemas import tables
+from atft_kedro.schemas.strict import StrictModel
 from atft_kedro.schemas.tables import TableSpec
 from atft_kedro.sources.jquants_credentials import (
     JQuantsCredentials,
@@ -76,7 +77,7 @@ logger = logging.getLogger(__name__)
 CALENDAR_LOOKAHEAD_DAYS = 14
 
 
-class JQuantsSourceParams(BaseModel):
+class JQuantsSourceParams(StrictModel):
     """``ingestion.jquants``: where and how to fetch from the J-Quants API v2.
 
     Attributes:
@@ -92,8 +93,6 @@ class JQuantsSourceParams(BaseModel):
         master_snapshot_frequency: how often ``/equities/master`` is sampled (first trading day
             of each day / week / month of the range).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str
     start_date: date

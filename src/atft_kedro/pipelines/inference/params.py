@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from atft_kedro.schemas.strict import StrictModel
 
 
-class InferenceParams(BaseModel):
+class InferenceParams(StrictModel):
     """``params:inference``: how the daily ranking is laid out for a portfolio manager."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     buckets: int = Field(ge=2, description="equal-count score buckets per horizon (1 = lowest)")
     adv_window_days: int = Field(ge=1, description="trading days of the average traded value column")

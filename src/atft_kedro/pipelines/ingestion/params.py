@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from atft_kedro.schemas.strict import StrictModel
 from atft_kedro.sources.files import FilesSourceParams
 from atft_kedro.sources.jquants import JQuantsSourceParams
 
 
-class IngestionParams(BaseModel):
+class IngestionParams(StrictModel):
     """``ingestion:`` block. ``source`` picks where the raw tables come from.
 
     Attributes:
@@ -20,8 +19,6 @@ class IngestionParams(BaseModel):
         jquants: settings of the J-Quants source.
         files: settings of the files source.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: Literal["synthetic", "jquants", "files"]
     jquants: JQuantsSourceParams

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from atft_kedro.evaluation.walk_forward import BootstrapParams
 from atft_kedro.model.params import TrainingParams
+from atft_kedro.schemas.strict import StrictModel
 
 
-class WalkForwardParams(BaseModel):
+class WalkForwardParams(StrictModel):
     """``params:walk_forward``.
 
     Attributes:
@@ -22,8 +23,6 @@ class WalkForwardParams(BaseModel):
             forecasts with their rank-average. Structural like the fold count: the pipeline has one
             namespace ``fold_{k}.seed_{s}`` per seed, read from ``conf/base`` at registration.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     training: dict[str, Any]
     bootstrap: BootstrapParams
