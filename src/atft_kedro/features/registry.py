@@ -11,9 +11,9 @@ writes (the manifest entries) and how it computes them. Everything else is deriv
   (``features.params.GroupSwitches``),
 * the group table and section titles of ``docs/features.md`` (``features.docs``).
 
-Adding a group: write its module (``features(params)`` and ``compute(panel, *sources,
-params)``), add one ``FeatureGroup`` to ``DATA_GROUPS`` below and its switch to
-``groups:`` in ``conf/base/parameters_feature_engineering.yml``, then regenerate the docs
+Adding a group: write its module (``GROUP``, ``features(params)`` and ``compute(panel,
+*sources, params)``), add its entry to ``DATA_GROUPS`` below and its switch to ``groups:``
+in ``conf/base/parameters_feature_engineering.yml``, then regenerate the docs
 (``python -m atft_kedro.features.docs``).
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Literal
 
 import polars as pl
@@ -96,50 +97,45 @@ class DerivedGroup:
     description: str
 
 
+def _from_module(module: ModuleType, title: str, description: str, sources: tuple[str, ...],
+                 row_order: Literal["panel", "output"]) -> FeatureGroup:
+    """The entry of a group module: its name, features and compute are ``GROUP``, ``features``, ``compute``."""
+    return FeatureGroup(module.GROUP, title, description, sources, module.features, module.compute, row_order)
+
+
 #: Groups computed from the panel and the source tables, in manifest order. Each optional
 #: source table (weekly flows, margin balances, margin alerts, sector short selling, short
 #: positions, statements, earnings calendar) feeds its own group, so a missing or empty table
 #: costs only that group's features (null, validity flag 0).
 DATA_GROUPS: dict[str, FeatureGroup] = {g.name: g for g in (
-    FeatureGroup(px.GROUP, "Price and volume (`px_`)",
-                 "returns, volatility, volume, liquidity, price location",
-                 (), px.features, px.compute, "panel"),
-    FeatureGroup(tech.GROUP, "Technical oscillators (`tech_`)",
-                 "RSI, MACD, Bollinger, ATR, ADX, stochastics, Williams %R, CCI, MFI",
-                 (), tech.features, tech.compute, "panel"),
-    FeatureGroup(mkt.GROUP, "Market: TOPIX and breadth (`mkt_`)",
-                 "TOPIX returns, volatility, drawdown, trend, regime; breadth of the panel",
-                 ("topix",), mkt.features, mkt.compute, "output"),
-    FeatureGroup(beta_alpha.GROUP, "Beta and residual returns (`beta_`, `alpha_`)",
-                 "rolling beta to TOPIX, residual returns, idiosyncratic volatility",
-                 ("topix",), beta_alpha.features, beta_alpha.compute, "panel"),
-    FeatureGroup(sector.GROUP, "Sector-relative (`sec_`)",
-                 "sector returns, the stock relative to and ranked within its as-of sector",
-                 (), sector.features, sector.compute, "panel"),
-    FeatureGroup(flow.GROUP, "Investor-type flows (`flow_`)",
-                 "weekly investor-type flows of the stock's market section",
-                 ("investor_types",), flow.features, flow.compute, "output"),
-    FeatureGroup(margin.GROUP, "Weekly margin balances (`mrg_`)",
-                 "weekly margin balances",
-                 ("weekly_margin_interest",), margin.features, margin.compute, "panel"),
-    FeatureGroup(margin_alert.GROUP, "Daily margin alerts (`dmi_`)",
-                 "daily margin alerts",
-                 ("daily_margin_interest",), margin_alert.features, margin_alert.compute, "panel"),
-    FeatureGroup(short.GROUP, "Sector short selling (`ss_sec_`, `ss_valid`)",
-                 "sector short-selling ratios",
-                 ("short_selling",), short.features, short.compute, "panel"),
-    FeatureGroup(short_positions.GROUP, "Reported short positions (`ss_pos_`)",
-                 "reported short positions",
-                 ("short_positions",), short_positions.features, short_positions.compute, "panel"),
-    FeatureGroup(stmt.GROUP, "Financial statements (`stmt_`)",
-                 "growth, margins, ROE, progress, revisions, surprise, valuation",
-                 ("statements",), stmt.features, stmt.compute, "panel"),
-    FeatureGroup(evt.GROUP, "Earnings calendar (`evt_`)",
+    # module, title, description, source tables, row order
+    _from_module(px, "Price and volume (`px_`)",
+                 "returns, volatility, volume, liquidity, price location", (), "panel"),
+    _from_module(tech, "Technical oscillators (`tech_`)",
+                 "RSI, MACD, Bollinger, ATR, ADX, stochastics, Williams %R, CCI, MFI", (), "panel"),
+    _from_module(mkt, "Market: TOPIX and breadth (`mkt_`)",
+                 "TOPIX returns, volatility, drawdown, trend, regime; breadth of the panel", ("topix",), "output"),
+    _from_module(beta_alpha, "Beta and residual returns (`beta_`, `alpha_`)",
+                 "rolling beta to TOPIX, residual returns, idiosyncratic volatility", ("topix",), "panel"),
+    _from_module(sector, "Sector-relative (`sec_`)",
+                 "sector returns, the stock relative to and ranked within its as-of sector", (), "panel"),
+    _from_module(flow, "Investor-type flows (`flow_`)",
+                 "weekly investor-type flows of the stock's market section", ("investor_types",), "output"),
+    _from_module(margin, "Weekly margin balances (`mrg_`)",
+                 "weekly margin balances", ("weekly_margin_interest",), "panel"),
+    _from_module(margin_alert, "Daily margin alerts (`dmi_`)",
+                 "daily margin alerts", ("daily_margin_interest",), "panel"),
+    _from_module(short, "Sector short selling (`ss_sec_`, `ss_valid`)",
+                 "sector short-selling ratios", ("short_selling",), "panel"),
+    _from_module(short_positions, "Reported short positions (`ss_pos_`)",
+                 "reported short positions", ("short_positions",), "panel"),
+    _from_module(stmt, "Financial statements (`stmt_`)",
+                 "growth, margins, ROE, progress, revisions, surprise, valuation", ("statements",), "panel"),
+    _from_module(evt, "Earnings calendar (`evt_`)",
                  "days to the next / since the last earnings announcement",
-                 ("earnings_calendar", "statements"), evt.features, evt.compute, "panel"),
-    FeatureGroup(grf.GROUP, "Correlation graph (`grf_`)",
-                 "degree, centrality, clustering, neighbours' returns",
-                 ("stock_graph",), grf.features, grf.compute, "output"),
+                 ("earnings_calendar", "statements"), "panel"),
+    _from_module(grf, "Correlation graph (`grf_`)",
+                 "degree, centrality, clustering, neighbours' returns", ("stock_graph",), "output"),
 )}
 
 #: Groups built from the data groups' columns, after them in manifest order.
