@@ -215,7 +215,7 @@ def test_two_fold_walk_forward_on_a_local_cluster_equals_the_sequential_run(test
     print(f"2 folds x 2 seeds: sequential {sequential_s:.0f} s, DaskRunner (2 workers) {dask_s:.0f} s, "
           f"load average {os.getloadavg()}")
     assert "started a local cluster on tcp://127.0.0.1:" in log
-    assert "Completed node: fold_0.seed_1.train_atft_gat_fan (on worker cpu-" in log
+    assert "Completed node: fold_0.seed_1.train_seed_atft_gat_fan (on worker cpu-" in log
     assert {"cpu-0", "cpu-1"} <= {line.split("(on worker ")[1].rstrip(")") for line in log.splitlines()
                                   if "(on worker " in line}
 

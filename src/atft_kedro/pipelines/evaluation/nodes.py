@@ -179,7 +179,7 @@ def forecast_baselines(
     return pl.concat(frames)
 
 
-def oracle_forecasts(
+def read_oracle_forecasts(
     oracle_expected_returns: pl.DataFrame, splits: dict[str, Any], horizons: list[int]
 ) -> pl.DataFrame:
     """The simulated market's true expected returns on the test days (the ceiling); empty on real data."""

@@ -9,9 +9,9 @@ from atft_kedro.pipelines.evaluation.nodes import (
     evaluate_models,
     forecast_atft_gat_fan,
     forecast_baselines,
-    oracle_forecasts,
     permutation_feature_importance,
     plot_evaluation,
+    read_oracle_forecasts,
     write_report,
 )
 
@@ -39,7 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="forecast_baselines",
             ),
             node(
-                oracle_forecasts,
+                read_oracle_forecasts,
                 inputs=["oracle_expected_returns", "splits", "params:horizons"],
                 outputs="oracle_predictions",
                 name="read_oracle_forecasts",

@@ -32,7 +32,7 @@ from atft_kedro.pipelines.evaluation.nodes import (
     combine_predictions,
     forecast_atft_gat_fan,
     forecast_baselines,
-    oracle_forecasts,
+    read_oracle_forecasts,
 )
 from atft_kedro.pipelines.normalization.nodes import build_model_input, fit_normalizer
 from atft_kedro.pipelines.training.nodes import train_baseline_models
@@ -84,7 +84,7 @@ def seed_template(seed: int) -> Pipeline:
         node(seed_trainer(seed),
              inputs=["model_input", "splits", "stock_graph", "feature_manifest", "normalizer", "params:model",
                      "params:loss", "params:training", "params:walk_forward"],
-             outputs=["model_checkpoint", "training_history"], name="train_atft_gat_fan", tags=[GPU_TAG]),
+             outputs=["model_checkpoint", "training_history"], name="train_seed_atft_gat_fan", tags=[GPU_TAG]),
         node(forecast_atft_gat_fan,
              inputs=["model_checkpoint", "feature_manifest", "model_input", "stock_graph", "splits"],
              outputs="atft_predictions", name="forecast_atft_gat_fan", tags=[GPU_TAG]),
@@ -115,7 +115,7 @@ def fold_template(fold: int, n_seeds: int = 1) -> Pipeline:
              outputs="baseline_models", name="train_baseline_models"),
         node(forecast_baselines, inputs=["baseline_models", "model_input", "splits", "params:baselines"],
              outputs="baseline_predictions", name="forecast_baselines"),
-        node(oracle_forecasts, inputs=["oracle_expected_returns", "splits", "params:horizons"],
+        node(read_oracle_forecasts, inputs=["oracle_expected_returns", "splits", "params:horizons"],
              outputs="oracle_predictions", name="read_oracle_forecasts"),
         node(combine_predictions, inputs=["atft_predictions", "baseline_predictions", "oracle_predictions"],
              outputs="predictions", name="combine_predictions"),
