@@ -84,7 +84,7 @@ class FeatureGroup:
 
     @property
     def dataset(self) -> str:
-        """Name of the in-memory dataset holding the group's features."""
+        """Name of the dataset holding the group's features (a Parquet file, catalog factory ``fe_{group}_features``)."""
         return f"fe_{self.name}_features"
 
 

@@ -2,9 +2,12 @@
 
 One node per registered feature group (``features.registry``): ``compute_<group>_features``
 reads the panel, the group's source tables and the params and writes ``fe_<group>_features``.
-Intermediate datasets (the stock panel, the output keys and the group frames, prefixed
-``fe_``) stay in memory; only the four outputs are catalog entries. The panel is released
-after the last group node, before the assembly. Every node is named after its function.
+The stock panel and the output keys (``fe_stock_panel``, ``fe_feature_keys``) stay in
+memory; each group frame is a Parquet file (the catalog's ``fe_{group}_features`` factory)
+that ``assemble_features`` scans lazily, and ``features`` is streamed to Parquet by blocks
+of whole trading days (``features.assembly``), so the wide table is never whole in memory.
+The panel is released after the last group node, before the assembly. Every node is named
+after its function.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ KEYS = "fe_feature_keys"
 
 
 def group_dataset(group: str) -> str:
-    """Name of the in-memory dataset holding one group's features."""
+    """Name of the dataset holding one group's features (a Parquet file: ``fe_{group}_features``)."""
     return DATA_GROUPS[group].dataset
 
 
