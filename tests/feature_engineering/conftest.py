@@ -8,13 +8,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # fe_helpers.py is a helper module, not a test
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # fe_helpers.py, sample_tables.py: helpers, not tests
 
 from fe_helpers import N_DAYS, N_SECTORS, N_STOCKS, SEED, Built, build_all  # noqa: E402
 from kedro_project import load_conf  # noqa: E402
+from sample_tables import make_canonical_tables  # noqa: E402
 
 from atft_kedro.features.params import FeatureParams  # noqa: E402
-from atft_kedro.features.sample_tables import make_canonical_tables  # noqa: E402
 
 
 @pytest.fixture(scope="session")

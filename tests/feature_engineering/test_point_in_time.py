@@ -23,12 +23,12 @@ import polars as pl
 import pytest
 from fe_helpers import Built, build_all
 from kedro_project import load_conf
+from sample_tables import make_canonical_tables
 
 from atft_kedro.features import calendar, cross_sectional, interactions
 from atft_kedro.features.panel import build_stock_panel
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.features.registry import DATA_GROUPS, FeatureGroup, group_order
-from atft_kedro.features.sample_tables import make_canonical_tables
 from atft_kedro.labels import LabelParams
 from atft_kedro.market import simulator
 from atft_kedro.market.params import SimulatorParams

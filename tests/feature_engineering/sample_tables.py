@@ -1,5 +1,7 @@
 """Small, vectorised generator of canonical tables for tests and benchmarks of the features.
 
+A test helper, not library code (``benchmarks/bench_features.py`` puts this folder on its path).
+
 Not the market simulator (``atft_kedro.market``): a plain factor model with a JPX-like
 calendar (weekends and fixed Japanese holidays closed), 33 sectors, listings and
 delistings, splits, untraded days, quarterly statements disclosed at various times,
