@@ -5,9 +5,14 @@ config loader). Builds the canonical tables (the market simulator with ``conf/gp
 when ``atft_kedro.market`` is importable and ``--source simulator``, else the vectorised
 generator in ``tests/feature_engineering/sample_tables.py``), then times every node of the
 feature pipeline in the order Kedro runs them (panel, graph, targets, each group,
-assembly), dropping intermediates as soon as no later node needs them. Prints seconds
-per stage, the total, and the peak resident memory of the process while the features
-are built (sampled every 50 ms).
+assembly), dropping intermediates as soon as no later node needs them. As in a Kedro run,
+each group's frame is saved through the catalog's ``fe_{group}_features`` dataset (a
+Parquet file) and the assembly reads them back lazily; its LazyFrame is saved through the
+``features`` dataset (streamed to Parquet by blocks, validated on save). The catalog entries
+are the ``gpu`` environment's, with their files under ``--workdir`` (a temporary folder by
+default, removed at the end). Prints seconds per stage (a group's includes writing its
+file; ``assemble + save`` is the streamed write of ``features.parquet``), the total, and the
+peak resident memory of the process while the features are built (sampled every 10 ms).
 
 Run it alone: ``flock /tmp/atft_bench.lock python benchmarks/bench_features.py``.
 """
@@ -16,10 +21,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
+import polars as pl
 import psutil
+from kedro.io import DataCatalog
 
 from peak_memory import PeakMemory
 
@@ -32,10 +41,25 @@ from atft_kedro.pipelines.feature_engineering import nodes
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _gpu_loader() -> ProjectConfigLoader:
+    return ProjectConfigLoader(conf_source=str(ROOT / "conf"), base_env="base", default_run_env="local", env="gpu")
+
+
 def gpu_parameters() -> dict:
     """The resolved parameters of the ``gpu`` environment (base + conf/gpu), as Kedro reads them."""
-    loader = ProjectConfigLoader(conf_source=str(ROOT / "conf"), base_env="base", default_run_env="local", env="gpu")
-    return loader["parameters"]
+    return _gpu_loader()["parameters"]
+
+
+def feature_catalog(workdir: Path) -> DataCatalog:
+    """The gpu environment's ``fe_{group}_features`` and ``features`` entries, their files under ``workdir``."""
+    loader = _gpu_loader()
+    data_root = str(loader["globals"]["data_root"])
+    entries = {}
+    for name in ("fe_{group}_features", "features"):
+        entry = dict(loader["catalog"][name])
+        entry["filepath"] = str(workdir / Path(entry["filepath"]).relative_to(data_root))
+        entries[name] = entry
+    return DataCatalog.from_config(entries)
 
 
 def canonical_tables(source: str, n_stocks: int, n_days: int, seed: int, conf: dict) -> dict:
@@ -56,15 +80,16 @@ def canonical_tables(source: str, n_stocks: int, n_days: int, seed: int, conf: d
     return make_canonical_tables(n_stocks, n_days, seed)
 
 
-def run(tables: dict, params: FeatureParams, horizons: list[int], labels: LabelParams) -> dict[str, float]:
-    """Run the pipeline's nodes in order; return seconds per stage."""
+def run(tables: dict, params: FeatureParams, horizons: list[int], labels: LabelParams,
+        catalog: DataCatalog) -> dict[str, float]:
+    """Run the pipeline's nodes in order, saving through ``catalog``; return seconds per stage."""
     timings: dict[str, float] = {}
 
     def timed(name: str, fn):
         started, cpu = time.perf_counter(), time.process_time()
         out = fn()
         timings[name] = time.perf_counter() - started
-        print(f"  {name:<14s} {timings[name]:7.1f} s wall {time.process_time() - cpu:7.1f} s cpu   "
+        print(f"  {name:<16s} {timings[name]:7.1f} s wall {time.process_time() - cpu:7.1f} s cpu   "
               f"rss {psutil.Process().memory_info().rss / 2**30:5.1f} GiB", flush=True)
         return out
 
@@ -80,15 +105,25 @@ def run(tables: dict, params: FeatureParams, horizons: list[int], labels: LabelP
     tables["stock_graph"] = graph
     groups = list(DATA_GROUPS.values())
     last_reader = {source: i for i, group in enumerate(groups) for source in group.sources}
-    frames = []
+
+    def group_step(group, sources) -> None:
+        catalog.save(group.dataset, nodes.group_node(group)(panel, *sources, params))
+
     for i, group in enumerate(groups):
         sources = [tables.pop(s) if last_reader[s] == i else tables[s] for s in group.sources]
-        frames.append(timed(group.name, lambda: nodes.group_node(group)(panel, *sources, params)))  # noqa: B023
+        timed(group.name, lambda: group_step(group, sources))  # noqa: B023
+        del sources
     del panel  # released before the assembly, as Kedro does
     gc.collect()
-    features = timed("assemble", lambda: nodes.assemble_features(keys, manifest, params, *frames))
-    print(f"  features: {features.height:,} rows x {features.width - 2} features, "
-          f"{features.estimated_size() / 2**30:.2f} GiB; graph: {graph.height:,} edges")
+    frames = [catalog.load(group.dataset) for group in groups]
+    timed("assemble + save", lambda: catalog.save(
+        "features", nodes.assemble_features(keys, manifest, params, *frames)))
+    features = catalog.load("features")
+    n_rows = features.select(pl.len()).collect().item()
+    path = Path(catalog["features"]._filepath)  # noqa: SLF001 - for the size only
+    print(f"  features: {n_rows:,} rows x {len(features.collect_schema()) - 2} features, "
+          f"{n_rows * (len(features.collect_schema()) - 2) * 4 / 2**30:.2f} GiB as float32 in memory, "
+          f"{path.stat().st_size / 2**30:.2f} GiB as Parquet; graph: {graph.height:,} edges")
     return timings
 
 
@@ -98,6 +133,7 @@ def main() -> None:
     parser.add_argument("--stocks", type=int, default=4000, help="synthetic source only")
     parser.add_argument("--days", type=int, default=2450, help="synthetic source only (trading days)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", default=None, help="where the Parquet files go (default: a temp dir)")
     args = parser.parse_args()
     conf = gpu_parameters()
     params = FeatureParams(**conf["feature_engineering"])
@@ -112,10 +148,15 @@ def main() -> None:
     del quotes
     gc.collect()
     rss_before = psutil.Process().memory_info().rss
-    with PeakMemory() as memory:
-        started, cpu = time.perf_counter(), time.process_time()
-        timings = run(tables, params, horizons, LabelParams(**conf["labels"]))
-        total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench_features_"))
+    try:
+        with PeakMemory() as memory:
+            started, cpu = time.perf_counter(), time.process_time()
+            timings = run(tables, params, horizons, LabelParams(**conf["labels"]), feature_catalog(workdir))
+            total, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     print(f"feature build + graph: {total:.1f} s wall, {cpu:.1f} s cpu (graph {timings['stock_graph']:.1f} s); "
           f"load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")
     print(f"peak RSS during the build: {memory.rss / 2**30:.2f} GiB "
