@@ -34,7 +34,6 @@ from atft_kedro.features import (
 
 if TYPE_CHECKING:
     from atft_kedro.features.base import Feature
-    from atft_kedro.features.panel import StockPanel
     from atft_kedro.features.params import FeatureParams
 
 #: Names a group's source inputs may not take (the node's other arguments).
