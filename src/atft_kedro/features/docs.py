@@ -43,6 +43,9 @@ def write_features_doc(manifest: FeatureManifest) -> str:
         "`lag` is the number of trading days after the underlying event before the value is used",
         "(statements disclosed at or after 15:00 and published tables count from the next trading day).",
         "",
+        "Each group is declared once in `src/atft_kedro/features/registry.py` (what it reads, its features, its",
+        "compute function) and switched on or off by `params:feature_engineering.groups.<group>`.",
+        "",
         "| group | what | reads | on | features | note |",
         "|---|---|---|---|---|---|",
     ]
