@@ -63,33 +63,38 @@ def _select_top_bins(power: torch.Tensor, top_k: int) -> torch.Tensor:
     return power >= threshold
 
 
-def _project(x: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """-> basis [T, 1+2K], coefficients [N, 1+2K, F], removed bins [N, K, F] bool, power [N, K, F]."""
-    n_time = x.shape[1]
-    k_bins = n_time // 2
-    basis, _, _ = _dft_basis(n_time, x.device)
+def _project(x: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> coefficients [N, 1+2K, F], removed bins [N, K, F] bool, power [N, K, F].
+
+    |X_k|^2 is the sum of the squared cos and sin projections: one square over the
+    coefficients and one add, not a square per half.
+    """
+    k_bins = x.shape[1] // 2
+    basis, _, _ = _dft_basis(x.shape[1], x.device)
     coef = torch.matmul(basis.T, x)  # [N, 1 + 2K, F]: sum_t x, sum_t x cos, sum_t x sin
-    power = coef[:, 1 : 1 + k_bins].square() + coef[:, 1 + k_bins :].square()  # |X_k|^2
-    return basis, coef, _select_top_bins(power, top_k), power
+    squares = coef.square()
+    power = squares[:, 1 : 1 + k_bins] + squares[:, 1 + k_bins :]  # |X_k|^2
+    return coef, _select_top_bins(power, top_k), power
 
 
-def _reconstruct(
-    x: torch.Tensor, coef: torch.Tensor, removed: torch.Tensor, scale: torch.Tensor, with_mean: bool
-) -> torch.Tensor:
-    """``x * scale - basis @ (taken coefficients * synthesis * scale)`` in one batched matmul.
+def _subtract_components(x: torch.Tensor, coef: torch.Tensor, removed: torch.Tensor, with_mean: bool) -> torch.Tensor:
+    """``x - basis @ (taken coefficients * synthesis)``, in one batched matmul.
+
+    ``coef`` is overwritten (it becomes the taken, synthesis-weighted coefficients): the
+    callers do not need it afterwards, and writing in place saves two passes over [N, 1+2K, F].
 
     Args:
-        x: [N, T, F]; coef: [N, 1+2K, F]; removed: [N, K, F] bool; scale: [N, 1, F] or scalar tensor.
+        x: [N, T, F]; coef: [N, 1+2K, F]; removed: [N, K, F] bool.
         with_mean: also take away the DC component (the mean over time).
     """
     n_time, k_bins = x.shape[1], removed.shape[1]
     basis, synthesis, _ = _dft_basis(n_time, x.device)
-    taken = coef * (synthesis[None, :, None] * scale)
+    taken = coef.mul_(synthesis[None, :, None])
     if not with_mean:
         taken[:, :1] = 0.0
-    taken[:, 1 : 1 + k_bins].masked_fill_(~removed, 0.0)
-    taken[:, 1 + k_bins :].masked_fill_(~removed, 0.0)
-    return torch.baddbmm(x * scale, basis.expand(x.shape[0], -1, -1), taken, alpha=-1.0)
+    # cos and sin halves at once: [N, 2, K, F] times removed [N, 1, K, F] (1 = taken)
+    taken[:, 1:].unflatten(1, (2, k_bins)).mul_(removed.unsqueeze(1))
+    return torch.baddbmm(x, basis.expand(x.shape[0], -1, -1), taken, alpha=-1.0)
 
 
 def remove_dominant_frequencies(x: torch.Tensor, top_k: int) -> torch.Tensor:
@@ -103,8 +108,8 @@ def remove_dominant_frequencies(x: torch.Tensor, top_k: int) -> torch.Tensor:
         [N, T, F] float32: the series minus its dominant periodic components (the mean is kept).
     """
     x = x.float()
-    _, coef, removed, _ = _project(x, top_k)
-    return _reconstruct(x, coef, removed, torch.ones((), device=x.device), with_mean=False)
+    coef, removed, _ = _project(x, top_k)
+    return _subtract_components(x, coef, removed, with_mean=False)
 
 
 def fill_masked_steps(x: torch.Tensor, time_mask: torch.Tensor) -> torch.Tensor:
@@ -147,10 +152,11 @@ class FrequencyAdaptiveNorm(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             x = x.float()
             n_time = x.shape[1]
-            _, coef, removed, power = _project(x, self.top_k)
+            coef, removed, power = _project(x, self.top_k)
             _, _, parseval = _dft_basis(n_time, x.device)
             # Parseval: sum_t (residual - mean)^2 = sum over kept bins of parseval_k |X_k|^2 / T
-            kept_power = power.masked_fill(removed, 0.0) * parseval[None, :, None]
-            variance = kept_power.sum(1, keepdim=True) / n_time**2
-            inv_std = 1.0 / (variance.sqrt() + FAN_STD_EPS)  # [N, 1, F]
-            return _reconstruct(x, coef, removed, inv_std, with_mean=True)
+            kept_power = power.masked_fill_(removed, 0.0)
+            variance = torch.matmul(parseval[None, None, :], kept_power) / n_time**2  # [N, 1, F]
+            inv_std = 1.0 / (variance.sqrt() + FAN_STD_EPS)
+            # (x - mean - removed components) / std: the scale applies once, to the result
+            return _subtract_components(x, coef, removed, with_mean=True).mul_(inv_std)
