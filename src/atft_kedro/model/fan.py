@@ -132,7 +132,8 @@ def fill_masked_steps(x: torch.Tensor, time_mask: torch.Tensor) -> torch.Tensor:
     last_valid = torch.where(time_mask, t, -1).cummax(dim=1).values  # [N, T], -1 before the first valid
     first_valid = torch.where(time_mask, t, n_time - 1).amin(dim=1, keepdim=True)  # [N, 1]
     source = torch.where(last_valid >= 0, last_valid, first_valid)
-    return x.gather(1, source.unsqueeze(-1).expand_as(x))
+    # row indexing copies whole [F] rows (faster than an element-wise gather with an expanded index)
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], source]
 
 
 class FrequencyAdaptiveNorm(nn.Module):
