@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, pipeline
 
+from atft_kedro.pipelines import named_node
 from atft_kedro.pipelines.ingestion.nodes import (
     CANONICAL_OUTPUTS,
     RAW_OUTPUTS,
@@ -17,17 +18,11 @@ FETCHED = "fetched_raw_tables"
 
 def create_pipeline(**kwargs) -> Pipeline:
     """``fetch_raw_tables`` (in memory) then ``check_and_canonicalise`` (every raw and canonical table, or none)."""
-    fetch = node(
+    fetch = named_node(
         fetch_raw_tables,
         # positional, in the order of the signature: Kedro's typed-parameter validation maps them so
-        inputs=["params:ingestion", "params:simulator", "params:horizons", "params:labels", "jquants_credentials"],
-        outputs=FETCHED,
-        name="fetch_raw_tables",
+        ["params:ingestion", "params:simulator", "params:horizons", "params:labels", "jquants_credentials"],
+        FETCHED,
     )
-    check = node(
-        check_and_canonicalise,
-        inputs=FETCHED,
-        outputs={name: name for name in (*RAW_OUTPUTS, *CANONICAL_OUTPUTS)},
-        name="check_and_canonicalise",
-    )
+    check = named_node(check_and_canonicalise, FETCHED, {name: name for name in (*RAW_OUTPUTS, *CANONICAL_OUTPUTS)})
     return pipeline([fetch, check])

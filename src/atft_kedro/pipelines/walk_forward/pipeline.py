@@ -26,16 +26,12 @@ import warnings
 from pathlib import Path
 
 import yaml
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, pipeline
 
-from atft_kedro.pipelines.evaluation.nodes import (
-    combine_predictions,
-    forecast_atft_gat_fan,
-    forecast_baselines,
-    read_oracle_forecasts,
-)
-from atft_kedro.pipelines.normalization.nodes import build_model_input, fit_normalizer
-from atft_kedro.pipelines.training.nodes import train_baseline_models
+from atft_kedro.pipelines import named_node
+from atft_kedro.pipelines.evaluation.pipeline import create_pipeline as evaluation_pipeline
+from atft_kedro.pipelines.normalization.pipeline import create_pipeline as normalization_pipeline
+from atft_kedro.pipelines.training.pipeline import create_pipeline as training_pipeline
 from atft_kedro.pipelines.walk_forward.nodes import (
     evaluate_walk_forward,
     fold_splits_selector,
@@ -81,45 +77,33 @@ def registered_seed_count(conf_file: Path = BASE_WALK_FORWARD_CONF) -> int:
 def seed_template(seed: int) -> Pipeline:
     """Seed ``seed`` of a fold's ATFT-GAT-FAN: training and the test block's forecasts (before namespacing)."""
     return pipeline([
-        node(seed_trainer(seed),
-             inputs=["model_input", "splits", "stock_graph", "feature_manifest", "normalizer", "params:model",
-                     "params:loss", "params:training", "params:walk_forward"],
-             outputs=["model_checkpoint", "training_history"], name="train_seed_atft_gat_fan", tags=[GPU_TAG]),
-        node(forecast_atft_gat_fan,
-             inputs=["model_checkpoint", "feature_manifest", "model_input", "stock_graph", "splits"],
-             outputs="atft_predictions", name="forecast_atft_gat_fan", tags=[GPU_TAG]),
+        named_node(seed_trainer(seed),
+                   ["model_input", "splits", "stock_graph", "feature_manifest", "normalizer", "params:model",
+                    "params:loss", "params:training", "params:walk_forward"],
+                   ["model_checkpoint", "training_history"], tags=[GPU_TAG]),
+        pipeline(evaluation_pipeline().only_nodes("forecast_atft_gat_fan"), tags=[GPU_TAG]),
     ])
 
 
 def fold_template(fold: int, n_seeds: int = 1) -> Pipeline:
     """The single chain for fold ``fold`` with ``n_seeds`` seeds of ATFT-GAT-FAN, on the dataset names the
-    chain uses (before namespacing)."""
+    chain uses (before namespacing): the normalization, baseline and forecast nodes are the chain's own
+    (``only_nodes`` of its pipelines), so a fold runs exactly what the single chain runs."""
     fold_inputs = ("model_input", "splits", "stock_graph", "feature_manifest", "normalizer")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
         seeds = [pipeline(seed_template(s), namespace=f"seed_{s}", inputs={name: name for name in fold_inputs},
                           parameters=SEED_PARAMETERS)
                  for s in range(n_seeds)]
-        average = node(rank_average_seeds, inputs=[f"seed_{s}.atft_predictions" for s in range(n_seeds)],
-                       outputs="atft_predictions", name="rank_average_seeds")
+        average = named_node(rank_average_seeds, [f"seed_{s}.atft_predictions" for s in range(n_seeds)],
+                             "atft_predictions")
+    chain = (normalization_pipeline().only_nodes("fit_normalizer", "build_model_input")
+             + training_pipeline().only_nodes("train_baseline_models")
+             + evaluation_pipeline().only_nodes("forecast_baselines", "read_oracle_forecasts", "combine_predictions"))
     return sum(seeds, Pipeline([])) + pipeline([
         average,
-        node(fold_splits_selector(fold), inputs="all_splits", outputs="splits", name="select_fold_splits"),
-        node(fit_normalizer, inputs=["features", "feature_manifest", "splits", "params:normalization"],
-             outputs="normalizer", name="fit_normalizer"),
-        node(build_model_input,
-             inputs=["features", "targets", "feature_manifest", "normalizer", "params:normalization",
-                     "params:horizons"],
-             outputs="model_input", name="build_model_input"),
-        node(train_baseline_models, inputs=["model_input", "splits", "params:baselines"],
-             outputs="baseline_models", name="train_baseline_models"),
-        node(forecast_baselines, inputs=["baseline_models", "model_input", "splits", "params:baselines"],
-             outputs="baseline_predictions", name="forecast_baselines"),
-        node(read_oracle_forecasts, inputs=["oracle_expected_returns", "splits", "params:horizons"],
-             outputs="oracle_predictions", name="read_oracle_forecasts"),
-        node(combine_predictions, inputs=["atft_predictions", "baseline_predictions", "oracle_predictions"],
-             outputs="predictions", name="combine_predictions"),
-    ])
+        named_node(fold_splits_selector(fold), "all_splits", "splits"),
+    ]) + chain
 
 
 def create_pipeline(n_folds: int | None = None, n_seeds: int | None = None, **kwargs) -> Pipeline:
@@ -143,27 +127,26 @@ def create_pipeline(n_folds: int | None = None, n_seeds: int | None = None, **kw
         # the fold forecasts are read by their namespaced names on purpose: Kedro's hint against '.'
         # in a dataset name is for names that are not namespaces
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
-        stitch = node(stitch_fold_forecasts,
-                      inputs=["splits", "trading_calendar", *(f"fold_{k}.predictions" for k in range(count))],
-                      outputs="walk_forward_predictions", name="stitch_fold_forecasts")
-        stitch_seeds = node(stitch_seed_forecasts,
-                            inputs=["params:walk_forward",
-                                    *(f"fold_{k}.seed_{s}.atft_predictions" for k in range(count) for s in range(seeds))],
-                            outputs="walk_forward_seed_predictions", name="stitch_seed_forecasts")
+        stitch = named_node(stitch_fold_forecasts,
+                            ["splits", "trading_calendar", *(f"fold_{k}.predictions" for k in range(count))],
+                            "walk_forward_predictions")
+        stitch_seeds = named_node(stitch_seed_forecasts,
+                                  ["params:walk_forward",
+                                   *(f"fold_{k}.seed_{s}.atft_predictions" for k in range(count) for s in range(seeds))],
+                                  "walk_forward_seed_predictions")
     stitched = pipeline([
         stitch,
         stitch_seeds,
-        node(evaluate_walk_forward,
-             inputs=["walk_forward_predictions", "walk_forward_seed_predictions", "targets", "daily_quotes", "topix", "trading_calendar", "splits",
-                     "params:evaluation", "params:labels", "params:walk_forward"],
-             outputs=["walk_forward_metrics", "walk_forward_daily_scores", "walk_forward_deciles",
-                      "walk_forward_portfolio_returns"],
-             name="evaluate_walk_forward"),
-        node(plot_walk_forward,
-             inputs=["walk_forward_metrics", "walk_forward_daily_scores", "walk_forward_portfolio_returns",
-                     "params:evaluation"],
-             outputs=["walk_forward_plots", "walk_forward_plot_names"], name="plot_walk_forward"),
-        node(write_walk_forward_report, inputs=["walk_forward_metrics", "walk_forward_plot_names"],
-             outputs="walk_forward_report", name="write_walk_forward_report"),
+        named_node(evaluate_walk_forward,
+                   ["walk_forward_predictions", "walk_forward_seed_predictions", "targets", "daily_quotes", "topix",
+                    "trading_calendar", "splits", "params:evaluation", "params:labels", "params:walk_forward"],
+                   ["walk_forward_metrics", "walk_forward_daily_scores", "walk_forward_deciles",
+                    "walk_forward_portfolio_returns"]),
+        named_node(plot_walk_forward,
+                   ["walk_forward_metrics", "walk_forward_daily_scores", "walk_forward_portfolio_returns",
+                    "params:evaluation"],
+                   ["walk_forward_plots", "walk_forward_plot_names"]),
+        named_node(write_walk_forward_report, ["walk_forward_metrics", "walk_forward_plot_names"],
+                   "walk_forward_report"),
     ])
     return sum(folds, Pipeline([])) + stitched
