@@ -204,27 +204,37 @@ class AtomicParquetDataset(EagerPolarsDataset):
         self._invalidate_cache()
 
 
-class AtomicJSONDataset(AbstractDataset[Any, Any]):
-    """A JSON document on local disk, saved atomically."""
+class LocalFileDataset(AbstractDataset[Any, Any]):
+    """Base of the project's datasets of one local file: ``filepath`` (and kedro-viz ``metadata``).
+
+    Subclasses define ``load`` and ``save`` (through :func:`atomic_write_bytes`).
+    """
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = PurePosixPath(filepath)
         self.metadata = metadata
 
-    def load(self) -> Any:
-        path = Path(self._filepath)
-        if not path.exists():
-            raise DatasetError(f"{path} does not exist: run the pipeline that writes it first")
-        return json.loads(path.read_text())
-
-    def save(self, data: Any) -> None:
-        atomic_write_bytes(Path(self._filepath), json.dumps(data, indent=2, default=str).encode())
+    @property
+    def _path(self) -> Path:
+        return Path(self._filepath)
 
     def _exists(self) -> bool:
-        return Path(self._filepath).exists()
+        return self._path.exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class AtomicJSONDataset(LocalFileDataset):
+    """A JSON document on local disk, saved atomically."""
+
+    def load(self) -> Any:
+        if not self._path.exists():
+            raise DatasetError(f"{self._path} does not exist: run the pipeline that writes it first")
+        return json.loads(self._path.read_text())
+
+    def save(self, data: Any) -> None:
+        atomic_write_bytes(self._path, json.dumps(data, indent=2, default=str).encode())
 
 
 class AtomicFileDataset(AbstractDataset[Any, Any]):

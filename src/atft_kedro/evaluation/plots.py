@@ -10,7 +10,7 @@ own below the others, because their scale would flatten the real forecasts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -108,6 +108,20 @@ def plot_fold_rank_ic(per_fold: Sequence[dict[str, Any]], models: Sequence[str],
     return _finish(fig, axes, "mean daily RankIC", dates=False)
 
 
+def _grouped_bars(axes: dict[str, Axes], models: Sequence[str],
+                  bars: Callable[[str], tuple[np.ndarray, np.ndarray]]) -> None:
+    """Bars of every model, side by side where models share a panel: ``bars(model)`` gives (x, heights)."""
+    groups: dict[int, list[str]] = {}
+    for model in models:
+        groups.setdefault(id(axes[model]), []).append(model)
+    for members in groups.values():
+        width = 0.8 / len(members)
+        for i, model in enumerate(members):
+            x, heights = bars(model)
+            axes[model].bar(x + (i - (len(members) - 1) / 2) * width, heights, width=width, label=model,
+                            color=_colour(models, model))
+
+
 def plot_monthly_rank_ic(scores: pl.DataFrame, models: Sequence[str], title: str) -> Figure:
     """Mean daily RankIC per calendar month: grouped bars, one colour per model, one label per month.
 
@@ -123,15 +137,12 @@ def plot_monthly_rank_ic(scores: pl.DataFrame, models: Sequence[str], title: str
     months = monthly["month"].unique().sort().to_list()
     position = {m: i for i, m in enumerate(months)}
     fig, axes = _panels(models, title)
-    groups: dict[int, list[str]] = {}
-    for model in models:
-        groups.setdefault(id(axes[model]), []).append(model)
-    for members in groups.values():
-        width = 0.8 / len(members)
-        for i, model in enumerate(members):
-            one = monthly.filter(pl.col("model") == model)
-            x = np.array([position[m] for m in one["month"].to_list()]) + (i - (len(members) - 1) / 2) * width
-            axes[model].bar(x, one["rank_ic"].to_numpy(), width=width, label=model, color=_colour(models, model))
+
+    def month_bars(model: str) -> tuple[np.ndarray, np.ndarray]:
+        one = monthly.filter(pl.col("model") == model)
+        return np.array([position[m] for m in one["month"].to_list()]), one["rank_ic"].to_numpy()
+
+    _grouped_bars(axes, models, month_bars)
     step = max(1, len(months) // 12)  # at most about 12 month labels
     for ax in {id(a): a for a in axes.values()}.values():
         ax.set_xticks(range(0, len(months), step), [m.strftime("%Y-%m") for m in months[::step]], rotation=45)
@@ -146,17 +157,12 @@ def plot_decile_returns(deciles: pl.DataFrame, models: Sequence[str], title: str
     """
     require_columns(deciles, ["model", "quantile", "mean_return"], "bucket returns")
     fig, axes = _panels(models, title)
-    groups: dict[int, list[str]] = {}
-    for model in models:
-        groups.setdefault(id(axes[model]), []).append(model)
-    for members in groups.values():
-        width = 0.8 / len(members)
-        for i, model in enumerate(members):
-            one = deciles.filter(pl.col("model") == model).sort("quantile")
-            positions = one["quantile"].to_numpy() + (i - (len(members) - 1) / 2) * width
-            axes[model].bar(
-                positions, one["mean_return"].to_numpy() * 1e4, width=width, label=model, color=_colour(models, model)
-            )
+
+    def bucket_bars(model: str) -> tuple[np.ndarray, np.ndarray]:
+        one = deciles.filter(pl.col("model") == model).sort("quantile")
+        return one["quantile"].to_numpy(), one["mean_return"].to_numpy() * 1e4
+
+    _grouped_bars(axes, models, bucket_bars)
     buckets = np.sort(deciles["quantile"].unique().to_numpy())
     for ax in {id(a): a for a in axes.values()}.values():
         ax.set_xticks(buckets)

@@ -6,18 +6,21 @@ from collections.abc import Callable
 from typing import Any
 
 
-def _number(digits: int) -> Callable[[Any], str]:
+def _formatter(digits: int, scale: float = 1.0, suffix: str = "") -> Callable[[Any], str]:
+    """A cell formatter: ``value * scale`` with ``digits`` decimals and ``suffix``; ``n/a`` for None."""
+
     def fmt(value: Any) -> str:
-        return "n/a" if value is None else f"{value:.{digits}f}"
+        return "n/a" if value is None else f"{scale * value:.{digits}f}{suffix}"
 
     return fmt
+
+
+def _number(digits: int) -> Callable[[Any], str]:
+    return _formatter(digits)
 
 
 def _percent(digits: int) -> Callable[[Any], str]:
-    def fmt(value: Any) -> str:
-        return "n/a" if value is None else f"{100.0 * value:.{digits}f}%"
-
-    return fmt
+    return _formatter(digits, 100.0, "%")
 
 
 #: (header, path into one model's metrics, formatter)

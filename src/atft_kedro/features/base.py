@@ -79,6 +79,11 @@ def optional_table(
         if table is None:
             spec = TABLES_BY_CANONICAL_NAME[table_name]
             table = pl.DataFrame(schema={c.canonical: c.dtype for c in spec.columns})
+    return _require_columns(table, table_name, group, columns)
+
+
+def _require_columns(table: pl.DataFrame, table_name: str, group: str, columns: Iterable[str]) -> pl.DataFrame:
+    """``table`` if it has ``columns``, else a :class:`MissingSourceError` naming the missing ones."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise MissingSourceError(
@@ -104,12 +109,7 @@ def require_table(
         raise MissingSourceError(
             f"feature group '{group}' needs table '{table_name}', which is empty (0 rows); "
             f"ingest it or set {switch}")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise MissingSourceError(
-            f"feature group '{group}' needs columns {missing} of table '{table_name}', which has "
-            f"{sorted(table.columns)}; fix the table or set {switch}")
-    return table
+    return _require_columns(table, table_name, group, columns)
 
 
 def min_count(window: int, fraction: float) -> int:

@@ -15,45 +15,39 @@ _FORECASTS = {
     r"^q[0-9.]+_\d+d$": pa.Column(pl.Float64, regex=True, nullable=True, required=False),
 }
 
+def _forecast_table(name: str, columns: dict[str, pa.Column], unique: list[str]) -> pa.DataFrameSchema:
+    """A forecast table: ``Date``, ``Code``, ``columns``, then the forecast columns (strict, ``unique`` keys)."""
+    return pa.DataFrameSchema(
+        {
+            "Date": pa.Column(pl.Date, nullable=False),
+            "Code": pa.Column(pl.String, nullable=False),
+            **columns,
+            **_FORECASTS,
+        },
+        name=name,
+        unique=unique,
+        strict=True,
+    )
+
+
 #: Point forecasts ``pred_{h}d`` (and, for ATFT-GAT-FAN, quantiles ``q{p}_{h}d``) of every model.
-PREDICTIONS = pa.DataFrameSchema(
-    {
-        "Date": pa.Column(pl.Date, nullable=False),
-        "Code": pa.Column(pl.String, nullable=False),
-        "model": pa.Column(pl.String, nullable=False),
-        **_FORECASTS,
-    },
-    name="predictions",
-    unique=["model", "Date", "Code"],
-    strict=True,
-)
+PREDICTIONS = _forecast_table("predictions", {"model": pa.Column(pl.String, nullable=False)},
+                              ["model", "Date", "Code"])
 
 #: The stitched walk-forward forecasts: the predictions of every fold's own test block, with the fold.
-WALK_FORWARD_PREDICTIONS = pa.DataFrameSchema(
-    {
-        "Date": pa.Column(pl.Date, nullable=False),
-        "Code": pa.Column(pl.String, nullable=False),
-        "model": pa.Column(pl.String, nullable=False),
-        "fold": pa.Column(pl.Int32, checks=[pa.Check.ge(0)], nullable=False),
-        **_FORECASTS,
-    },
-    name="walk_forward_predictions",
-    unique=["model", "Date", "Code"],
-    strict=True,
+WALK_FORWARD_PREDICTIONS = _forecast_table(
+    "walk_forward_predictions",
+    {"model": pa.Column(pl.String, nullable=False),
+     "fold": pa.Column(pl.Int32, checks=[pa.Check.ge(0)], nullable=False)},
+    ["model", "Date", "Code"],
 )
 
 #: The model's raw outputs on the newest date (inference), in its own units.
-NEWEST_FORECASTS = pa.DataFrameSchema(
-    {
-        "Date": pa.Column(pl.Date, nullable=False),
-        "Code": pa.Column(pl.String, nullable=False),
-        "rank": pa.Column(pl.Int32, checks=[pa.Check.ge(1)], nullable=False),
-        "primary_horizon": pa.Column(pl.Int32, checks=[pa.Check.ge(1)], nullable=False),
-        **_FORECASTS,
-    },
-    name="newest_forecasts",
-    unique=["Code"],
-    strict=True,
+NEWEST_FORECASTS = _forecast_table(
+    "newest_forecasts",
+    {"rank": pa.Column(pl.Int32, checks=[pa.Check.ge(1)], nullable=False),
+     "primary_horizon": pa.Column(pl.Int32, checks=[pa.Check.ge(1)], nullable=False)},
+    ["Code"],
 )
 
 #: Tomorrow's ranking for a portfolio manager: one row per stock listed on the newest date,

@@ -253,16 +253,18 @@ def plot_evaluation(
 PLOTS_FOLDER = "plots"
 
 
-def report_header(
+def write_report(
+    evaluation_metrics: dict[str, Any],
+    plot_names: list[str],
     run_context: dict[str, Any],
     splits: dict[str, Any],
     feature_manifest: FeatureManifest,
     model_checkpoint: dict,
     model_input: ModelInput,
     ingestion: IngestionParams,
-    evaluation_metrics: dict[str, Any],
-) -> dict[str, Any]:
-    """The run's details, in the order the report shows them."""
+) -> str:
+    """The Markdown report: the run's details (data source, universe, date ranges, label, manifest hash,
+    model size, MLflow run, git commit), then the comparison table, then the figures (relative links)."""
     parsed = Splits.model_validate(splits)
     test_days = model_input.day_indices(parsed.test.start, parsed.test.end)
     listed = model_input.mask[test_days].sum(axis=1) if test_days.size else np.zeros(1)
@@ -290,20 +292,4 @@ def report_header(
     if parsed.folds:
         header["walk-forward folds"] = (f"{len(parsed.folds)}, test blocks {parsed.folds[0].test.start} .. "
                                         f"{parsed.folds[-1].test.end} (`kedro run --pipelines walk_forward`)")
-    return header
-
-
-def write_report(
-    evaluation_metrics: dict[str, Any],
-    plot_names: list[str],
-    run_context: dict[str, Any],
-    splits: dict[str, Any],
-    feature_manifest: FeatureManifest,
-    model_checkpoint: dict,
-    model_input: ModelInput,
-    ingestion: IngestionParams,
-) -> str:
-    """The Markdown report: the run's details, then the comparison table, then the figures (relative links)."""
-    header = report_header(run_context, splits, feature_manifest, model_checkpoint, model_input, ingestion,
-                           evaluation_metrics)
     return render_report(evaluation_metrics, {name: f"{PLOTS_FOLDER}/{name}.png" for name in plot_names}, header)
