@@ -1,4 +1,4 @@
-"""The robust normalizer: fitted on train only and on every train row, degenerate features, idempotence."""
+"""The robust normalizer: fitted on train only and on every train row, degenerate features."""
 
 from __future__ import annotations
 
@@ -8,11 +8,6 @@ import pytest
 
 import normalization_fakes as fakes
 from atft_kedro.normalization.robust import fit_robust_state, median_and_mad
-from atft_kedro.normalization.transform import (
-    AlreadyNormalizedError,
-    NormalizedFeatureCube,
-    apply_normalizer,
-)
 from atft_kedro.normalization.state import NormalizerState
 from atft_kedro.pipelines.normalization.nodes import build_model_input, fit_normalizer, make_splits
 from atft_kedro.schemas.model_input import Splits
@@ -94,34 +89,6 @@ def test_nan_and_inf_count_as_missing_in_the_fit(setup):
     i = manifest.names.index("px_vol_20d")
     assert state.n_valid[i] == base.n_valid[i] - 1
     assert np.isfinite(state.center[i]) and np.isfinite(state.scale[i])
-
-
-def test_applying_the_normalizer_twice_changes_nothing(setup):
-    feats, manifest, splits, params, days = setup
-    state = fit_robust_state(feats, manifest, Splits.model_validate(splits).train, params)
-    rng = np.random.default_rng(3)
-    raw = rng.normal(0.0, 1.0, (20, N_STOCKS, len(manifest))).astype(np.float32) * 40.0
-    raw[rng.random(raw.shape) < 0.1] = np.nan
-    untouched = raw.copy()
-    once = apply_normalizer(raw, state)
-    twice = apply_normalizer(once, state)
-    np.testing.assert_array_equal(twice.values, once.values)
-    assert twice.normalizer_identity == state.identity
-    # meaningful: transforming the already normalised numbers again would move them
-    naive = apply_normalizer(once.values, state)
-    assert not np.array_equal(np.nan_to_num(naive.values), np.nan_to_num(once.values))
-    # the raw input was not modified in place
-    np.testing.assert_array_equal(raw, untouched)
-
-
-def test_a_cube_normalised_by_another_normalizer_is_refused(setup):
-    feats, manifest, splits, params, _ = setup
-    state = fit_robust_state(feats, manifest, Splits.model_validate(splits).train, params)
-    other = fit_robust_state(feats, manifest, Splits.model_validate(splits).validation, params)
-    cube = apply_normalizer(np.ones((2, N_STOCKS, len(manifest)), dtype=np.float32), other)
-    with pytest.raises(AlreadyNormalizedError, match=r"refusing to normalise them again"):
-        apply_normalizer(cube, state)
-    assert isinstance(cube, NormalizedFeatureCube)
 
 
 def test_degenerate_inputs_give_no_nan_or_inf_in_model_input(setup):

@@ -12,28 +12,9 @@ Missing cells stay NaN here (the model input writes them as 0 next to its mask).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from atft_kedro.normalization.state import NormalizerState
-
-
-class AlreadyNormalizedError(ValueError):
-    """A cube normalised by one normalizer was handed to another."""
-
-
-@dataclass(frozen=True)
-class NormalizedFeatureCube:
-    """Features a normalizer has already transformed; applying that normalizer again returns it as is.
-
-    Attributes:
-        values: [D, N, F] float32, normalised; NaN where missing.
-        normalizer_identity: ``NormalizerState.identity`` of the normalizer that produced it.
-    """
-
-    values: np.ndarray
-    normalizer_identity: str
 
 
 def robust_scale_inplace(values: np.ndarray, center: np.ndarray, scale: np.ndarray, clip: float) -> None:
@@ -105,36 +86,3 @@ def normalize_cube_inplace(cube: np.ndarray, state: NormalizerState, columns: sl
     standardize_cross_sections_inplace(part, cs.min_stocks, cs.std_floor, state.clip)
     cube[:, :, flags] = part
 
-
-def apply_normalizer(
-    cube: np.ndarray | NormalizedFeatureCube, state: NormalizerState
-) -> NormalizedFeatureCube:
-    """Normalise a raw feature cube; a cube this normalizer already produced comes back unchanged.
-
-    Idempotence is by detection, not by arithmetic: a robust scaling applied twice would
-    shift and rescale again, so normalised data carries the normalizer's identity and is
-    never transformed a second time. A cube normalised by a *different* normalizer is
-    refused.
-
-    Args:
-        cube: [D, N, F] raw float features in manifest order (NaN where missing), or a
-            ``NormalizedFeatureCube``.
-        state: the fitted normalizer.
-
-    Returns:
-        The normalised cube: [D, N, F] float32, NaN where missing.
-    """
-    if isinstance(cube, NormalizedFeatureCube):
-        if cube.normalizer_identity != state.identity:
-            raise AlreadyNormalizedError(
-                f"these features were normalised by normalizer {cube.normalizer_identity[:12]}; "
-                f"refusing to normalise them again with {state.identity[:12]}. Start from the raw features."
-            )
-        return cube
-    if cube.ndim != 3 or cube.shape[2] != len(state.feature_names):
-        raise ValueError(
-            f"apply_normalizer expects [days, stocks, {len(state.feature_names)}] features, got {cube.shape}"
-        )
-    values = np.array(cube, dtype=np.float32, copy=True)
-    normalize_cube_inplace(values, state, slice(None))
-    return NormalizedFeatureCube(values=values, normalizer_identity=state.identity)
