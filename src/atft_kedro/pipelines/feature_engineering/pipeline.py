@@ -12,9 +12,10 @@ after its function.
 
 from __future__ import annotations
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, pipeline
 
 from atft_kedro.features.registry import DATA_GROUPS
+from atft_kedro.pipelines import named_node
 from atft_kedro.pipelines.feature_engineering import nodes
 
 PARAMS = "params:feature_engineering"
@@ -30,20 +31,18 @@ def group_dataset(group: str) -> str:
 def create_pipeline(**kwargs) -> Pipeline:
     """Manifest, panel, targets, graph, one node per registered feature group, then assembly."""
     group_nodes = [
-        node(nodes.group_node(group), inputs=[PANEL, *group.sources, PARAMS], outputs=group.dataset,
-             name=group.node_name)
+        named_node(nodes.group_node(group), inputs=[PANEL, *group.sources, PARAMS], outputs=group.dataset)
         for group in DATA_GROUPS.values()
     ]
     return pipeline([
-        node(nodes.build_manifest, inputs=PARAMS, outputs="feature_manifest", name="build_manifest"),
-        node(nodes.build_stock_panel, inputs=["daily_quotes", "listed_info", "trading_calendar"],
-             outputs=PANEL, name="build_stock_panel"),
-        node(nodes.select_feature_keys, inputs=PANEL, outputs=KEYS, name="select_feature_keys"),
-        node(nodes.build_targets, inputs=[PANEL, "params:horizons", "params:labels"], outputs="targets",
-             name="build_targets"),
-        node(nodes.build_stock_graph, inputs=[PANEL, PARAMS], outputs="stock_graph", name="build_stock_graph"),
+        named_node(nodes.build_manifest, inputs=PARAMS, outputs="feature_manifest"),
+        named_node(nodes.build_stock_panel, inputs=["daily_quotes", "listed_info", "trading_calendar"],
+                   outputs=PANEL),
+        named_node(nodes.select_feature_keys, inputs=PANEL, outputs=KEYS),
+        named_node(nodes.build_targets, inputs=[PANEL, "params:horizons", "params:labels"], outputs="targets"),
+        named_node(nodes.build_stock_graph, inputs=[PANEL, PARAMS], outputs="stock_graph"),
         *group_nodes,
-        node(nodes.assemble_features,
-             inputs=[KEYS, "feature_manifest", PARAMS, *[g.dataset for g in DATA_GROUPS.values()]],
-             outputs="features", name="assemble_features"),
+        named_node(nodes.assemble_features,
+                   inputs=[KEYS, "feature_manifest", PARAMS, *[g.dataset for g in DATA_GROUPS.values()]],
+                   outputs="features"),
     ])
