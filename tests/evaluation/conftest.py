@@ -101,7 +101,9 @@ def baseline_params() -> BaselineParams:
                 "seed": 0,
             },
             "hist_gbm": {
+                "label": "cs_rank",
                 "max_iter": 30,
+                "n_iter_no_change": 5,
                 "learning_rate": 0.1,
                 "max_leaf_nodes": 15,
                 "min_samples_leaf": 20,

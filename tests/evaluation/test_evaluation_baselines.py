@@ -44,11 +44,11 @@ def test_baselines_learn_planted_signal(kind: str, baseline_params: BaselinePara
     x_test, y_test, day_test, stock_test = stack_rows(features, mask, targets, np.arange(20, 30))
     assert x_train.shape[1] == 6 and y_train.shape[1] == 2
     assert np.array_equal(x_test, features[day_test, stock_test])
+    x_valid, y_valid, day_valid, _ = stack_rows(features, mask, targets, np.arange(15, 20))
     if kind == "lightgbm":
-        x_valid, y_valid, day_valid, _ = stack_rows(features, mask, targets, np.arange(15, 20))
         models = fit_lightgbm(x_train, y_train, x_valid, y_valid, baseline_params.lightgbm, day_train, day_valid)
     elif kind == "hist_gbm":
-        models = fit_hist_gbm(x_train, y_train, baseline_params.hist_gbm)
+        models = fit_hist_gbm(x_train, y_train, x_valid, y_valid, baseline_params.hist_gbm, day_train, day_valid)
     else:
         models = fit_ridge(x_train, y_train, baseline_params.ridge)
     pred = predict_baseline(models, x_test)
@@ -71,6 +71,20 @@ def test_lightgbm_keeps_the_trees_the_validation_rows_want(baseline_params: Base
     for good, bad in zip(informed, fooled, strict=True):
         assert bad.best_iteration < good.best_iteration
         assert good.best_iteration <= baseline_params.lightgbm.num_boost_round
+
+
+def test_gradient_boosting_stops_where_the_validation_rows_say(baseline_params: BaselineParams) -> None:
+    """The hist_gbm baseline early-stops on the validation split too, not on a hidden training split."""
+    features, mask, targets = _planted(0)
+    x_train, y_train, day_train, _ = stack_rows(features, mask, targets, np.arange(0, 20))
+    x_valid, y_valid, day_valid, _ = stack_rows(features, mask, targets, np.arange(20, 30))
+    noise = np.random.default_rng(3).normal(size=y_valid.shape)
+    params = baseline_params.hist_gbm
+    informed = fit_hist_gbm(x_train, y_train, x_valid, y_valid, params, day_train, day_valid)
+    fooled = fit_hist_gbm(x_train, y_train, x_valid, noise, params, day_train, day_valid)
+    for good, bad in zip(informed, fooled, strict=True):
+        assert bad.n_iter_ < good.n_iter_ <= params.max_iter
+        assert bad.n_iter_ <= params.n_iter_no_change + 5  # noise: no tree helps, growth stops at once
 
 
 def test_cross_sectional_rank_is_per_day_uniform_with_unit_variance() -> None:
@@ -102,9 +116,9 @@ def test_subsample_is_seeded_and_bounded(baseline_params: BaselineParams) -> Non
     assert not np.array_equal(rows, training_rows(target, 100, 6))
     features, mask, targets = _planted(2)
     x, y, _, _ = stack_rows(features, mask, targets, np.arange(30))
-    small = baseline_params.hist_gbm.model_copy(update={"max_rows": 300})
-    first = predict_baseline(fit_hist_gbm(x, y[:, 0], small), x[:50])
-    again = predict_baseline(fit_hist_gbm(x, y[:, 0], small), x[:50])
+    small = baseline_params.hist_gbm.model_copy(update={"max_rows": 300, "label": "raw"})
+    first = predict_baseline(fit_hist_gbm(x, y[:, 0], x[:200], y[:200, 0], small), x[:50])
+    again = predict_baseline(fit_hist_gbm(x, y[:, 0], x[:200], y[:200, 0], small), x[:50])
     assert first.shape == (50, 1)
     np.testing.assert_array_equal(first, again)
 

@@ -58,17 +58,27 @@ def training_rows(target: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     return rows
 
 
-def fit_hist_gbm(x: np.ndarray, y: np.ndarray, params: HistGBMParams) -> list[HistGradientBoostingRegressor]:
-    """One ``HistGradientBoostingRegressor`` (squared error) per column of ``y``.
+def fit_hist_gbm(
+    x: np.ndarray, y: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray, params: HistGBMParams,
+    day: np.ndarray | None = None, day_valid: np.ndarray | None = None,
+) -> list[HistGradientBoostingRegressor]:
+    """One ``HistGradientBoostingRegressor`` (squared error) per column of ``y``, early-stopped on validation.
 
-    Early stopping is off (``max_iter`` trees are grown, no hidden validation split);
-    other settings are scikit-learn's defaults. NaN features are native missing values.
+    Args:
+        x, y: training rows [rows, F] and targets [rows, H] (NaN where unknown).
+        x_valid, y_valid: validation rows and targets from the validation split (after the
+            purge), as for :func:`fit_lightgbm`: growing stops once their loss has not improved
+            for ``n_iter_no_change`` trees (scikit-learn's ``X_val``/``y_val``; no hidden split
+            of the training rows).
+        day, day_valid: the day of each row; needed by ``params.label == "cs_rank"``.
+
+    NaN features are native missing values; other settings are scikit-learn's defaults.
     """
-    y = _as_matrix(y)
-    _check_shapes(x, y)
+    y, y_valid = _fit_labels(x, y, x_valid, y_valid, params.label, day, day_valid)
     models = []
     for column in range(y.shape[1]):
         rows = training_rows(y[:, column], params.max_rows, params.seed)
+        valid_rows = training_rows(y_valid[:, column], params.max_rows, params.seed)
         model = HistGradientBoostingRegressor(
             loss="squared_error",
             max_iter=params.max_iter,
@@ -76,11 +86,29 @@ def fit_hist_gbm(x: np.ndarray, y: np.ndarray, params: HistGBMParams) -> list[Hi
             max_leaf_nodes=params.max_leaf_nodes,
             min_samples_leaf=params.min_samples_leaf,
             l2_regularization=params.l2_regularization,
-            early_stopping=False,
+            early_stopping=True,
+            n_iter_no_change=params.n_iter_no_change,
+            scoring="loss",
             random_state=params.seed,
         )
-        models.append(model.fit(x[rows], y[rows, column]))
+        models.append(model.fit(x[rows], y[rows, column],
+                                X_val=x_valid[valid_rows], y_val=y_valid[valid_rows, column]))
     return models
+
+
+def _fit_labels(
+    x: np.ndarray, y: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray, label: str,
+    day: np.ndarray | None, day_valid: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation labels [rows, H] as a tree baseline fits them (``label``: cs_rank or raw)."""
+    y, y_valid = _as_matrix(y), _as_matrix(y_valid)
+    _check_shapes(x, y)
+    _check_shapes(x_valid, y_valid)
+    if label == "cs_rank":
+        if day is None or day_valid is None:
+            raise ValueError("baselines label cs_rank needs the day of every training and validation row")
+        y, y_valid = cross_sectional_rank(y, day), cross_sectional_rank(y_valid, day_valid)
+    return y, y_valid
 
 
 def cross_sectional_rank(y: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -118,13 +146,7 @@ def fit_lightgbm(
     Returns:
         One ``lgb.Booster`` per horizon, its ``best_iteration`` set.
     """
-    y, y_valid = _as_matrix(y), _as_matrix(y_valid)
-    _check_shapes(x, y)
-    _check_shapes(x_valid, y_valid)
-    if params.label == "cs_rank":
-        if day is None or day_valid is None:
-            raise ValueError("baselines.lightgbm.label cs_rank needs the day of every training and validation row")
-        y, y_valid = cross_sectional_rank(y, day), cross_sectional_rank(y_valid, day_valid)
+    y, y_valid = _fit_labels(x, y, x_valid, y_valid, params.label, day, day_valid)
     settings = {
         "objective": "regression",
         "metric": "l2",

@@ -43,14 +43,27 @@ class LightGBMParams(StrictModel):
 
 
 class HistGBMParams(StrictModel):
-    """scikit-learn ``HistGradientBoostingRegressor`` baseline, one model per horizon."""
+    """scikit-learn ``HistGradientBoostingRegressor`` baseline, one model per horizon, early-stopped on validation.
 
+    Attributes:
+        label: what the trees fit, as ``LightGBMParams.label`` (``cs_rank`` or ``raw``).
+        max_iter: the most trees grown.
+        n_iter_no_change: stop when the validation loss (squared error on the validation
+            split's rows, as LightGBM's) has not improved for this many trees.
+        learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization: scikit-learn's
+            parameters of the same names.
+        max_rows: training rows (and, separately, validation rows) kept by a seeded subsample.
+        seed: seeds the subsample and the estimator.
+    """
+
+    label: Literal["cs_rank", "raw"]
     max_iter: int = Field(ge=1)
+    n_iter_no_change: int = Field(ge=1)
     learning_rate: float = Field(gt=0.0)
     max_leaf_nodes: int = Field(ge=2)
     min_samples_leaf: int = Field(ge=1)
     l2_regularization: float = Field(ge=0.0)
-    max_rows: int = Field(ge=1, description="training rows kept by a seeded subsample")
+    max_rows: int = Field(ge=1)
     seed: int
 
 

@@ -57,9 +57,9 @@ def train_baseline_models(
     """Fit the LightGBM, gradient-boosting and ridge baselines (``params:baselines``).
 
     All see exactly the model's normalised features and targets (all horizons, one
-    regressor per horizon) on ``splits.train``; LightGBM is early-stopped on the rows of
-    ``splits.validation``, as the ATFT-GAT-FAN model is, and fits each day's labels ranked
-    across stocks when ``baselines.lightgbm.label`` is ``cs_rank``.
+    regressor per horizon) on ``splits.train``; LightGBM and the gradient-boosting model are
+    early-stopped on the rows of ``splits.validation``, as the ATFT-GAT-FAN model is, and fit
+    each day's labels ranked across stocks when their ``label`` is ``cs_rank``.
 
     Returns:
         ``{"lightgbm": [...], "hist_gbm": [...], "ridge": [...], "feature_names": [...]}``.
@@ -73,13 +73,14 @@ def train_baseline_models(
     fitted: dict[str, Any] = {}
     for name, fit in (
         ("lightgbm", lambda: fit_lightgbm(x, y, x_valid, y_valid, baselines.lightgbm, day, day_valid)),
-        ("hist_gbm", lambda: fit_hist_gbm(x, y, baselines.hist_gbm)),
+        ("hist_gbm", lambda: fit_hist_gbm(x, y, x_valid, y_valid, baselines.hist_gbm, day, day_valid)),
         ("ridge", lambda: fit_ridge(x, y, baselines.ridge)),
     ):
         started = time.perf_counter()
         fitted[name] = fit()
         logger.info("Fitted %s baselines on %s rows x %d features in %.1f s", name, f"{x.shape[0]:,}",
                     x.shape[1], time.perf_counter() - started)
-    trees = [model.best_iteration for model in fitted["lightgbm"]]
-    logger.info("LightGBM trees kept by early stopping, per horizon: %s", trees)
+    logger.info("trees kept by early stopping, per horizon: LightGBM %s, gradient boosting %s",
+                [model.best_iteration for model in fitted["lightgbm"]],
+                [model.n_iter_ for model in fitted["hist_gbm"]])
     return {**fitted, "feature_names": list(model_input.feature_names)}
