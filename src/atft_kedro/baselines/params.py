@@ -12,7 +12,22 @@ from pydantic import Field
 from atft_kedro.schemas.strict import StrictModel
 
 
-class LightGBMParams(StrictModel):
+class _SubsampledParams(StrictModel):
+    """Rows a baseline fits on: ``max_rows`` training rows (and, separately, validation rows)
+    kept by a subsample seeded with ``seed`` (which also seeds the estimator)."""
+
+    max_rows: int = Field(ge=1)
+    seed: int
+
+
+class _TreeParams(_SubsampledParams):
+    """What a gradient-boosted tree baseline fits (``label``) and its ``learning_rate``."""
+
+    label: Literal["cs_rank", "raw"]
+    learning_rate: float = Field(gt=0.0)
+
+
+class LightGBMParams(_TreeParams):
     """LightGBM regressor (Qlib's reference model), one booster per horizon, early-stopped on validation.
 
     Attributes:
@@ -28,21 +43,17 @@ class LightGBMParams(StrictModel):
         seed: seeds the subsample and LightGBM (deterministic mode).
     """
 
-    label: Literal["cs_rank", "raw"]
     num_boost_round: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
-    learning_rate: float = Field(gt=0.0)
     num_leaves: int = Field(ge=2)
     min_data_in_leaf: int = Field(ge=1)
     feature_fraction: float = Field(gt=0.0, le=1.0)
     bagging_fraction: float = Field(gt=0.0, le=1.0)
     bagging_freq: int = Field(ge=0)
     lambda_l2: float = Field(ge=0.0)
-    max_rows: int = Field(ge=1)
-    seed: int
 
 
-class HistGBMParams(StrictModel):
+class HistGBMParams(_TreeParams):
     """scikit-learn ``HistGradientBoostingRegressor`` baseline, one model per horizon, early-stopped on validation.
 
     Attributes:
@@ -56,23 +67,17 @@ class HistGBMParams(StrictModel):
         seed: seeds the subsample and the estimator.
     """
 
-    label: Literal["cs_rank", "raw"]
     max_iter: int = Field(ge=1)
     n_iter_no_change: int = Field(ge=1)
-    learning_rate: float = Field(gt=0.0)
     max_leaf_nodes: int = Field(ge=2)
     min_samples_leaf: int = Field(ge=1)
     l2_regularization: float = Field(ge=0.0)
-    max_rows: int = Field(ge=1)
-    seed: int
 
 
-class RidgeParams(StrictModel):
+class RidgeParams(_SubsampledParams):
     """scikit-learn ``Ridge`` baseline, one model per horizon."""
 
     alpha: float = Field(ge=0.0)
-    max_rows: int = Field(ge=1, description="training rows kept by a seeded subsample")
-    seed: int
 
 
 class MomentumParams(StrictModel):
