@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 import torch
 
+from atft_kedro.datasets import NormalizerDataset
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.pipelines.inference.nodes import rank_newest_date
 from atft_kedro.schemas.manifest import FeatureManifest, ManifestMismatchError
@@ -68,7 +69,7 @@ def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> Non
     data = test_env_run.data
     checkpoint = torch.load(data / "06_models/atft_gat_fan.pt", weights_only=True)
     manifest = json.loads((data / "04_feature/feature_manifest.json").read_text())
-    normalizer = json.loads((data / "05_model_input/normalizer.json").read_text())
+    normalizer = NormalizerDataset(filepath=str(data / "05_model_input/normalizer.json")).load()
     features = pl.read_parquet(data / "04_feature/features.parquet")
     graph = pl.read_parquet(data / "04_feature/stock_graph.parquet")
     from kedro_project import load_conf

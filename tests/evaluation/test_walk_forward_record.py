@@ -19,19 +19,21 @@ from atft_kedro.evaluation.walk_forward import (
     year_table,
 )
 from atft_kedro.pipelines.walk_forward.nodes import stitch_fold_forecasts
+from atft_kedro.schemas.model_input import Splits
 
 DAYS = [dt.date(2021, 12, 27) + dt.timedelta(days=i) for i in range(40)]
 TRADING = [d for d in DAYS if d.weekday() < 5]
 BOOT = BootstrapParams(block_days=5, samples=2000, confidence=0.95, seed=0)
 
 
-def _splits(blocks: list[tuple[int, int]]) -> dict:
+def _splits(blocks: list[tuple[int, int]]) -> Splits:
     """Splits whose fold k tests on TRADING[a..b] (train/validation before, irrelevant here)."""
     fold = lambda a, b: {"train": {"start": str(TRADING[0]), "end": str(TRADING[1])},  # noqa: E731
                          "validation": {"start": str(TRADING[2]), "end": str(TRADING[3])},
                          "test": {"start": str(TRADING[a]), "end": str(TRADING[b])}}
-    return {"purge_days": 1, "embargo_days": 0, "train": fold(0, 1)["train"], "validation": fold(0, 1)["validation"],
-            "test": {"start": str(TRADING[4]), "end": str(TRADING[-1])}, "folds": [fold(a, b) for a, b in blocks]}
+    return Splits.model_validate(
+        {"purge_days": 1, "embargo_days": 0, "train": fold(0, 1)["train"], "validation": fold(0, 1)["validation"],
+         "test": {"start": str(TRADING[4]), "end": str(TRADING[-1])}, "folds": [fold(a, b) for a, b in blocks]})
 
 
 def _calendar() -> pl.DataFrame:

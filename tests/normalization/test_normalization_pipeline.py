@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
-from kedro_datasets.json import JSONDataset
 from pydantic import ValidationError
 
 import normalization_fakes as fakes
 from kedro_project import load_conf
-from atft_kedro.datasets import ModelInputDataset
+from atft_kedro.datasets import ModelInputDataset, NormalizerDataset, SplitsDataset
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.normalization.splits import feature_trading_days, make_date_splits, trading_days_from_calendar
 from atft_kedro.normalization.state import NormalizerState
@@ -35,8 +34,8 @@ def _catalog(params: dict, tmp_path: Path) -> DataCatalog:
             "params:normalization": MemoryDataset(params),
             "params:horizons": MemoryDataset(fakes.HORIZONS),
             # persisted, so the runner does not release them once consumed
-            "splits": JSONDataset(filepath=str(tmp_path / "splits.json")),
-            "normalizer": JSONDataset(filepath=str(tmp_path / "normalizer.json")),
+            "splits": SplitsDataset(filepath=str(tmp_path / "splits.json")),
+            "normalizer": NormalizerDataset(filepath=str(tmp_path / "normalizer.json")),
             "model_input": ModelInputDataset(filepath=str(tmp_path / "model_input")),
         }
     )
@@ -45,8 +44,9 @@ def _catalog(params: dict, tmp_path: Path) -> DataCatalog:
 def test_pipeline_runs_on_an_in_memory_catalog(tmp_path):
     catalog = _catalog(fakes.params().model_dump(mode="json"), tmp_path)
     SequentialRunner().run(create_pipeline(), catalog)
-    splits = Splits.model_validate(catalog.load("splits"))
-    state = NormalizerState.from_json_dict(catalog.load("normalizer"))
+    splits = catalog.load("splits")
+    state = catalog.load("normalizer")
+    assert isinstance(splits, Splits) and isinstance(state, NormalizerState)
     model_input = catalog.load("model_input")
     assert state.fitted_on == splits.train
     assert state.manifest_hash == model_input.manifest_hash == fakes.manifest().hash

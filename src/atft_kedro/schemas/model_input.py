@@ -88,12 +88,25 @@ class DateRange(StrictModel):
         return self
 
 
+def _require_chain(train: DateRange, validation: DateRange, test: DateRange, what: str) -> None:
+    """train, validation and test in that order, none overlapping the next (a leak otherwise)."""
+    if not (train.end < validation.start and validation.end < test.start):
+        raise ValueError(
+            f"{what}: train {train.start}..{train.end}, validation {validation.start}..{validation.end} and test "
+            f"{test.start}..{test.end} must follow each other without overlap")
+
+
 class Fold(StrictModel):
     """One walk-forward fold: train, then validation, then test, purge + embargo between them."""
 
     train: DateRange
     validation: DateRange
     test: DateRange
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Fold:
+        _require_chain(self.train, self.validation, self.test, "walk-forward fold")
+        return self
 
 
 class Splits(StrictModel):
@@ -111,6 +124,11 @@ class Splits(StrictModel):
     validation: DateRange
     test: DateRange
     folds: tuple[Fold, ...] = ()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Splits:
+        _require_chain(self.train, self.validation, self.test, "splits")
+        return self
 
     def fold_chain(self, k: int) -> Splits:
         """Fold ``k`` as a train -> validation -> test chain (what the per-fold nodes read)."""

@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 MODEL_NAME = "atft_gat_fan"
 
 
-def _test_days(model_input: ModelInput, splits: dict[str, Any]) -> np.ndarray:
-    test = Splits.model_validate(splits).test
+def _test_days(model_input: ModelInput, splits: Splits) -> np.ndarray:
+    test = splits.test
     days = model_input.day_indices(test.start, test.end)
     if days.size == 0:
         raise ValueError(f"the model input has no trading day in the test split {test.start}..{test.end}")
@@ -62,7 +62,7 @@ def forecast_atft_gat_fan(
     feature_manifest: FeatureManifest,
     model_input: ModelInput,
     stock_graph: pl.DataFrame,
-    splits: dict[str, Any],
+    splits: Splits,
 ) -> pl.DataFrame:
     """Quantile forecasts of the trained model for every test day.
 
@@ -94,7 +94,7 @@ def permutation_feature_importance(
     feature_manifest: FeatureManifest,
     model_input: ModelInput,
     stock_graph: pl.DataFrame,
-    splits: dict[str, Any],
+    splits: Splits,
     evaluation: EvaluationParams,
 ) -> dict[str, Any]:
     """Permutation importance of every feature and feature group on validation days.
@@ -110,7 +110,7 @@ def permutation_feature_importance(
         (name -> drop) and ``groups`` (manifest group -> drop), each sorted by drop.
     """
     model = build_model_from_checkpoint(model_checkpoint, feature_manifest)
-    validation = Splits.model_validate(splits).validation
+    validation = splits.validation
     days = evenly_spaced(model_input.day_indices(validation.start, validation.end), evaluation.importance.days)
     if days.size == 0:
         raise ValueError(f"the model input has no trading day in the validation split {validation.start}.."
@@ -151,7 +151,7 @@ def permutation_feature_importance(
 def forecast_baselines(
     baseline_models: dict[str, Any],
     model_input: ModelInput,
-    splits: dict[str, Any],
+    splits: Splits,
     baselines: BaselineParams,
 ) -> pl.DataFrame:
     """Forecasts of the LightGBM, gradient-boosting, ridge and 20-day momentum baselines on the test days."""
@@ -180,10 +180,10 @@ def forecast_baselines(
 
 
 def read_oracle_forecasts(
-    oracle_expected_returns: pl.DataFrame, splits: dict[str, Any], horizons: list[int]
+    oracle_expected_returns: pl.DataFrame, splits: Splits, horizons: list[int]
 ) -> pl.DataFrame:
     """The simulated market's true expected returns on the test days (the ceiling); empty on real data."""
-    test = Splits.model_validate(splits).test
+    test = splits.test
     return (
         oracle_expected_returns.filter(pl.col("Date").is_between(test.start, test.end))
         .select(
@@ -257,7 +257,7 @@ def write_report(
     evaluation_metrics: dict[str, Any],
     plot_names: list[str],
     run_context: dict[str, Any],
-    splits: dict[str, Any],
+    splits: Splits,
     feature_manifest: FeatureManifest,
     model_checkpoint: dict,
     model_input: ModelInput,
@@ -265,7 +265,7 @@ def write_report(
 ) -> str:
     """The Markdown report: the run's details (data source, universe, date ranges, label, manifest hash,
     model size, MLflow run, git commit), then the comparison table, then the figures (relative links)."""
-    parsed = Splits.model_validate(splits)
+    parsed = splits
     test_days = model_input.day_indices(parsed.test.start, parsed.test.end)
     listed = model_input.mask[test_days].sum(axis=1) if test_days.size else np.zeros(1)
 

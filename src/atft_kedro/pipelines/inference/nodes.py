@@ -45,7 +45,7 @@ def _newest_days(features: pl.DataFrame | pl.LazyFrame, n_days: int) -> pl.DataF
 
 def rank_newest_date(
     model_checkpoint: dict,
-    normalizer: dict[str, Any],
+    normalizer: NormalizerState,
     features: pl.DataFrame | pl.LazyFrame,
     feature_manifest: FeatureManifest,
     stock_graph: pl.DataFrame,
@@ -60,7 +60,7 @@ def rank_newest_date(
         horizon, in the model's raw units.
     """
     model = build_model_from_checkpoint(model_checkpoint, feature_manifest)
-    state = NormalizerState.from_json_dict(normalizer)
+    state = normalizer
     if model_checkpoint.get("normalizer_identity") not in (None, state.identity):
         raise ValueError(
             f"the checkpoint was trained with normalizer {str(model_checkpoint['normalizer_identity'])[:12]} "

@@ -1,7 +1,7 @@
 """Nodes of the normalization pipeline: pure functions from catalog datasets to catalog datasets.
 
-``splits`` and ``normalizer`` travel as JSON dicts (``Splits`` / ``NormalizerState``
-dumped in JSON mode); ``model_input`` as a ``ModelInputBlocks`` that ``ModelInputDataset`` writes block by block.
+``splits`` and ``normalizer`` travel as typed objects (``Splits`` / ``NormalizerState``, saved
+as JSON by ``SplitsDataset`` / ``NormalizerDataset``); ``model_input`` as a ``ModelInputBlocks`` that ``ModelInputDataset`` writes block by block.
 ``features`` may be an eager ``pl.DataFrame`` or a lazy ``pl.LazyFrame`` (a Parquet scan
 keeps the table out of memory: only the columns a step needs are read).
 """
@@ -35,7 +35,7 @@ def make_splits(
     features: FeatureFrame,
     params: NormalizationParams,
     horizons: list[int],
-) -> dict:
+) -> Splits:
     """Split the features' trading days into train -> validation -> test and walk-forward folds.
 
     Args:
@@ -45,7 +45,7 @@ def make_splits(
         horizons: ``params:horizons``; ``purge_days`` must cover the longest.
 
     Returns:
-        ``Splits.model_dump(mode="json")``.
+        ``Splits`` (saved as JSON by ``SplitsDataset``).
     """
     params = as_normalization_params(params)
     horizons_t = check_horizons(horizons)
@@ -60,15 +60,15 @@ def make_splits(
         splits.train.start, splits.train.end, splits.validation.start, splits.validation.end,
         splits.test.start, splits.test.end, len(splits.folds), splits.purge_days, splits.embargo_days,
     )
-    return splits.model_dump(mode="json")
+    return splits
 
 
 def fit_normalizer(
     features: FeatureFrame,
     feature_manifest: FeatureManifest,
-    splits: dict,
+    splits: Splits,
     params: NormalizationParams,
-) -> dict:
+) -> NormalizerState:
     """Fit the robust normalizer on every row of the train segment.
 
     Args:
@@ -78,11 +78,11 @@ def fit_normalizer(
         params: ``params:normalization`` (robust, cross_section, block_mib).
 
     Returns:
-        ``NormalizerState.to_json_dict()``: centres, scales, counts, transform settings,
+        ``NormalizerState`` (saved as JSON by ``NormalizerDataset``): centres, scales, counts, transform settings,
         manifest hash, the train range and the state's identity hash.
     """
     params = as_normalization_params(params)
-    train = Splits.model_validate(splits).train
+    train = splits.train
     started = time.perf_counter()
     state = fit_robust_state(features, feature_manifest, train, params)
     logger.info(
@@ -90,14 +90,14 @@ def fit_normalizer(
         state.identity[:12], state.n_train_rows, train.start, train.end,
         len(state.feature_names), time.perf_counter() - started,
     )
-    return state.to_json_dict()
+    return state
 
 
 def build_model_input(
     features: FeatureFrame,
     targets: FeatureFrame,
     feature_manifest: FeatureManifest,
-    normalizer: dict,
+    normalizer: NormalizerState,
     params: NormalizationParams,
     horizons: list[int],
 ) -> ModelInputBlocks:
@@ -124,10 +124,9 @@ def build_model_input(
         ManifestMismatchError: the manifest is not the one the normalizer was fitted on.
     """
     params = as_normalization_params(params)
-    state = NormalizerState.from_json_dict(normalizer)
     started = time.perf_counter()
     model_input = dense_model_input_blocks(
-        features, targets, feature_manifest, state, params, check_horizons(horizons)
+        features, targets, feature_manifest, normalizer, params, check_horizons(horizons)
     )
     logger.info(
         "model_input keys, mask and targets in %.1f s: features %s %s (computed by blocks as they are saved), "

@@ -15,6 +15,7 @@ from atft_kedro.model.params import LossParams, ModelParams, TrainingParams
 from atft_kedro.model.trainer import train_model
 from atft_kedro.runtime import apply_threads
 from atft_kedro.schemas.manifest import FeatureManifest
+from atft_kedro.normalization.state import NormalizerState
 from atft_kedro.schemas.model_input import ModelInput, Splits
 
 logger = logging.getLogger(__name__)
@@ -22,10 +23,10 @@ logger = logging.getLogger(__name__)
 
 def train_atft_gat_fan(
     model_input: ModelInput,
-    splits: dict[str, Any],
+    splits: Splits,
     stock_graph: pl.DataFrame,
     feature_manifest: FeatureManifest,
-    normalizer: dict[str, Any],
+    normalizer: NormalizerState,
     model: ModelParams,
     loss: LossParams,
     training: TrainingParams,
@@ -41,18 +42,18 @@ def train_atft_gat_fan(
     apply_threads(training.threads)  # also where a Dask worker runs this node, outside the hooks
     return train_model(
         model_input,
-        Splits.model_validate(splits),
+        splits,
         pack_graph(stock_graph, model_input.dates, model_input.codes),
         feature_manifest,
         model,
         loss,
         training,
-        normalizer_identity=str(normalizer["identity"]),
+        normalizer_identity=normalizer.identity,
     )
 
 
 def train_baseline_models(
-    model_input: ModelInput, splits: dict[str, Any], baselines: BaselineParams
+    model_input: ModelInput, splits: Splits, baselines: BaselineParams
 ) -> dict[str, Any]:
     """Fit the LightGBM, gradient-boosting and ridge baselines (``params:baselines``).
 
@@ -64,7 +65,7 @@ def train_baseline_models(
     Returns:
         ``{"lightgbm": [...], "hist_gbm": [...], "ridge": [...], "feature_names": [...]}``.
     """
-    parsed = Splits.model_validate(splits)
+    parsed = splits
     train_days = model_input.day_indices(parsed.train.start, parsed.train.end)
     valid_days = model_input.day_indices(parsed.validation.start, parsed.validation.end)
     x, y, day, _ = stack_rows(model_input.features, model_input.mask, model_input.targets, train_days)

@@ -34,19 +34,20 @@ from atft_kedro.pipelines.evaluation.nodes import MODEL_NAME, PLOTS_FOLDER, eval
 from atft_kedro.pipelines.training.nodes import train_atft_gat_fan
 from atft_kedro.pipelines.walk_forward.params import WalkForwardParams
 from atft_kedro.schemas.manifest import FeatureManifest
+from atft_kedro.normalization.state import NormalizerState
 from atft_kedro.schemas.model_input import ModelInput, Splits
 
 logger = logging.getLogger(__name__)
 
 
-def fold_splits_selector(fold: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def fold_splits_selector(fold: int) -> Callable[[Splits], Splits]:
     """The node function that turns ``splits`` into fold ``fold``'s train -> validation -> test chain."""
 
-    def select_fold_splits(splits: dict[str, Any]) -> dict[str, Any]:
-        chain = Splits.model_validate(splits).fold_chain(fold)
+    def select_fold_splits(splits: Splits) -> Splits:
+        chain = splits.fold_chain(fold)
         logger.info("fold %d: train %s..%s, validation %s..%s, test %s..%s", fold, chain.train.start,
                     chain.train.end, chain.validation.start, chain.validation.end, chain.test.start, chain.test.end)
-        return chain.model_dump(mode="json")
+        return chain
 
     select_fold_splits.__doc__ = f"Fold {fold} of ``splits.folds`` as a train -> validation -> test chain."
     return select_fold_splits
@@ -57,10 +58,10 @@ def seed_trainer(seed: int) -> Callable[..., tuple[dict, pl.DataFrame]]:
 
     def train_seed_atft_gat_fan(
         model_input: ModelInput,
-        splits: dict[str, Any],
+        splits: Splits,
         stock_graph: pl.DataFrame,
         feature_manifest: FeatureManifest,
-        normalizer: dict[str, Any],
+        normalizer: NormalizerState,
         model: ModelParams,
         loss: LossParams,
         training: TrainingParams,
@@ -107,12 +108,12 @@ def stitch_seed_forecasts(walk_forward: WalkForwardParams, *fold_seed_prediction
     return pl.concat(frames, how="diagonal_relaxed").sort("fold", "seed", "Date", "Code")
 
 
-def fold_blocks(splits: dict[str, Any]) -> list[FoldBlock]:
+def fold_blocks(splits: Splits) -> list[FoldBlock]:
     """The test block of every fold of ``splits``, in fold order."""
-    return [FoldBlock(k, f.test.start, f.test.end) for k, f in enumerate(Splits.model_validate(splits).folds)]
+    return [FoldBlock(k, f.test.start, f.test.end) for k, f in enumerate(splits.folds)]
 
 
-def stitch_fold_forecasts(splits: dict[str, Any], trading_calendar: pl.DataFrame,
+def stitch_fold_forecasts(splits: Splits, trading_calendar: pl.DataFrame,
                           *fold_predictions: pl.DataFrame) -> pl.DataFrame:
     """One table of every model's out-of-sample forecasts: each fold's own test block, stitched.
 
@@ -151,7 +152,7 @@ def evaluate_walk_forward(
     daily_quotes: pl.DataFrame,
     topix: pl.DataFrame,
     trading_calendar: pl.DataFrame,
-    splits: dict[str, Any],
+    splits: Splits,
     evaluation: EvaluationParams,
     labels: LabelParams,
     walk_forward: WalkForwardParams,
@@ -166,7 +167,7 @@ def evaluate_walk_forward(
     """
     metrics, scores, deciles, portfolio = evaluate_models(
         walk_forward_predictions, targets, daily_quotes, topix, trading_calendar, evaluation, labels)
-    parsed = Splits.model_validate(splits)
+    parsed = splits
     summary = walk_forward_summary(
         scores, portfolio, fold_blocks(splits), ordered_horizons(evaluation), MODEL_NAME,
         walk_forward.bootstrap, evaluation.periods_per_year,
