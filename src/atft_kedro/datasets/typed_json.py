@@ -20,14 +20,14 @@ from typing import Any, ClassVar
 from kedro.io.core import DatasetError
 from pydantic import BaseModel, ValidationError
 
-from atft_kedro.datasets.atomic import AtomicJSONDataset, LocalFileDataset
+from atft_kedro.datasets.atomic import AtomicJSONDataset
 from atft_kedro.normalization.state import NormalizerState
 from atft_kedro.schemas.manifest import FeatureManifest
 from atft_kedro.schemas.model_input import Splits
 
 
-class TypedJSONDataset(LocalFileDataset):
-    """Base: saves a ``model`` instance atomically as JSON; loads and validates it.
+class TypedJSONDataset(AtomicJSONDataset):
+    """Base: saves a ``model`` instance atomically as JSON (``AtomicJSONDataset``'s format); loads and validates it.
 
     Subclasses set ``model`` (a pydantic model), ``document`` (its name in messages) and
     ``pipeline`` (the pipeline that writes it).
@@ -57,7 +57,7 @@ class TypedJSONDataset(LocalFileDataset):
         if not isinstance(data, self.model):
             raise DatasetError(
                 f"{self._filepath}: expected a {self.model.__name__} to save, got {type(data).__name__}")
-        AtomicJSONDataset(filepath=str(self._filepath)).save(data.model_dump(mode="json"))
+        super().save(data.model_dump(mode="json"))
 
 
 class FeatureManifestDataset(TypedJSONDataset):

@@ -314,18 +314,3 @@ def dense_model_input_blocks(
     )
     return model_input
 
-
-def build_dense_model_input(
-    features: FeatureFrame,
-    targets: FeatureFrame,
-    manifest: FeatureManifest,
-    state: NormalizerState,
-    params: NormalizationParams,
-    horizons: tuple[int, ...],
-) -> ModelInput:
-    """The whole ``ModelInput`` in memory (``dense_model_input_blocks(...).materialize()``).
-
-    For a few days (inference) or a small market; the pipeline's node hands the blocks to
-    ``ModelInputDataset`` instead, which never holds the whole features array.
-    """
-    return dense_model_input_blocks(features, targets, manifest, state, params, horizons).materialize()

@@ -24,7 +24,7 @@ import polars as pl
 
 from atft_kedro.graph_packing import pack_graph
 from atft_kedro.model.checkpoint import build_model_from_checkpoint, forecast_days
-from atft_kedro.normalization.dense import build_dense_model_input
+from atft_kedro.normalization.dense import dense_model_input_blocks
 from atft_kedro.normalization.params import NormalizationParams
 from atft_kedro.normalization.state import NormalizerState
 from atft_kedro.pipelines.inference.params import InferenceParams
@@ -76,8 +76,8 @@ def rank_newest_date(
     empty_targets = recent.select("Date", "Code").with_columns(
         pl.lit(None, dtype=pl.Float64).alias(f"target_ret_{h}d") for h in horizons
     )
-    model_input = build_dense_model_input(recent, empty_targets, feature_manifest, state, normalization,
-                                          tuple(horizons))
+    model_input = dense_model_input_blocks(recent, empty_targets, feature_manifest, state, normalization,
+                                           tuple(horizons)).materialize()
     newest = np.array([model_input.n_days - 1])
     graph = pack_graph(stock_graph, model_input.dates, model_input.codes)
     quantiles = forecast_days(model, model_input, graph, newest)
