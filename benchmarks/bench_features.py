@@ -7,11 +7,12 @@ generator in ``tests/feature_engineering/sample_tables.py``), then times every n
 feature pipeline in the order Kedro runs them (panel, graph, targets, each group,
 assembly), dropping intermediates as soon as no later node needs them. As in a Kedro run,
 each group's frame is saved through the catalog's ``fe_{group}_features`` dataset (a
-Parquet file) and the assembly reads them back lazily; its LazyFrame is saved through the
-``features`` dataset (streamed to Parquet by blocks, validated on save). The catalog entries
+Parquet file) and the assembly scans them; its ``FeatureTable`` is saved through the
+``features`` dataset, which writes the keys, interactions and z-scores (computed and streamed
+by blocks of whole days) and refers to the group files for the rest (validated on save). The catalog entries
 are the ``gpu`` environment's, with their files under ``--workdir`` (a temporary folder by
 default, removed at the end). Prints seconds per stage (a group's includes writing its
-file; ``assemble + save`` is the streamed write of ``features.parquet``), the total, and the
+file; ``assemble + save`` is the streamed write of the derived columns), the total, and the
 peak resident memory of the process while the features are built (sampled every 10 ms).
 
 Run it alone: ``flock /tmp/atft_bench.lock python benchmarks/bench_features.py``.
@@ -57,7 +58,9 @@ def feature_catalog(workdir: Path) -> DataCatalog:
     entries = {}
     for name in ("fe_{group}_features", "features"):
         entry = dict(loader["catalog"][name])
-        entry["filepath"] = str(workdir / Path(entry["filepath"]).relative_to(data_root))
+        for key in ("filepath", "group_filepath"):
+            if key in entry:
+                entry[key] = str(workdir / Path(entry[key]).relative_to(data_root))
         entries[name] = entry
     return DataCatalog.from_config(entries)
 
@@ -120,10 +123,14 @@ def run(tables: dict, params: FeatureParams, horizons: list[int], labels: LabelP
         "features", nodes.assemble_features(keys, manifest, params, *frames)))
     features = catalog.load("features")
     n_rows = features.select(pl.len()).collect().item()
-    path = Path(catalog["features"]._filepath)  # noqa: SLF001 - for the size only
-    print(f"  features: {n_rows:,} rows x {len(features.collect_schema()) - 2} features, "
-          f"{n_rows * (len(features.collect_schema()) - 2) * 4 / 2**30:.2f} GiB as float32 in memory, "
-          f"{path.stat().st_size / 2**30:.2f} GiB as Parquet; graph: {graph.height:,} edges")
+    n_features = len(features.collect_schema()) - 2
+    folder = Path(catalog["features"]._filepath)  # noqa: SLF001 - for the sizes only
+    groups = sum(path.stat().st_size for path in (folder.parent / "groups").glob("*.parquet"))
+    own = sum(path.stat().st_size for path in folder.iterdir())
+    print(f"  features: {n_rows:,} rows x {n_features} features, "
+          f"{n_rows * n_features * 4 / 2**30:.2f} GiB as float32 in memory; on disk {groups / 2**30:.2f} GiB of "
+          f"group files + {own / 2**30:.2f} GiB in {folder.name}/ (keys, interactions, z-scores); "
+          f"graph: {graph.height:,} edges")
     return timings
 
 

@@ -11,6 +11,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
@@ -18,6 +20,8 @@ from kedro.runner import SequentialRunner
 from kedro.validation.parameter_validator import ParameterValidator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: catalog keys that hold a file or folder path (``group_filepath``: the features table's group files)
+PATH_KEYS = ("filepath", "path", "group_filepath")
 
 
 def load_conf(env: str) -> OmegaConfigLoader:
@@ -39,7 +43,7 @@ def _relocate(entry: Any, root: Path, env_root: str) -> Any:
     if isinstance(entry, dict):
         out = {}
         for key, value in entry.items():
-            if key in ("filepath", "path") and isinstance(value, str) and not Path(value).is_absolute():
+            if key in PATH_KEYS and isinstance(value, str) and not Path(value).is_absolute():
                 relative = Path(value).relative_to(env_root) if Path(value).is_relative_to(env_root) else None
                 out[key] = str(root / "data" / relative) if relative is not None else str(root / value)
             else:
@@ -134,3 +138,16 @@ def kedro_run_test_env(project: Path, *args: str) -> str:
     if result.returncode != 0:
         raise AssertionError(f"`kedro run --env test {' '.join(args)}` failed ({result.returncode}):\n{output[-4000:]}")
     return output
+
+
+def read_features(data: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """The ``features`` table of a run whose data folder is ``data``, loaded as the catalog loads it.
+
+    ``data/04_feature/features`` (the assembly's own columns and the index) and the group files
+    of ``data/04_feature/groups``; ``columns`` reads only those.
+    """
+    from atft_kedro.datasets.feature_table import FeatureTableDataset
+
+    table = FeatureTableDataset(filepath=str(data / "04_feature" / "features"),
+                                group_filepath=str(data / "04_feature" / "groups" / "{group}.parquet")).load()
+    return (table.select(columns) if columns else table).collect()

@@ -65,12 +65,12 @@ def _touch(root: Path, *relative: str) -> None:
         path.write_text("x")
 
 
-OUTPUTS = ("data/test/02_intermediate/daily_quotes.parquet", "data/test/04_feature/features.parquet",
-           "data/test/04_feature/.features.parquet.1234.tmp", "data/test/05_model_input/model_input/meta.json",
+OUTPUTS = ("data/test/02_intermediate/daily_quotes.parquet", "data/test/04_feature/features/table.json",
+           "data/test/04_feature/.features.saving-1234-0123456789ab/table.json", "data/test/05_model_input/model_input/meta.json",
            "data/test/08_reporting/plots/ic.png", "data/test/01_raw/raw_daily_bars.parquet")
 KEPT = ("data/test/01_raw/jquants_files/raw_daily_bars.parquet",  # the files source folder of env test
         "data/test/04_feature/my_notes.txt",                        # not a catalog output
-        "data/04_feature/features.parquet",                          # base/local run
+        "data/04_feature/features/table.json",                       # base/local run
         "data/jquants/01_raw/raw_daily_bars.parquet",                # jquants run
         "data/gpu/06_models/atft_gat_fan.pt")
 
@@ -81,7 +81,8 @@ def test_clean_data_deletes_only_the_outputs_of_one_environment(tmp_path: Path) 
     deleted = clean(root, "test", dry_run=False)
     assert {p.relative_to(root.resolve()).as_posix() for p in deleted} >= {
         "data/test/02_intermediate/daily_quotes.parquet", "data/test/05_model_input/model_input",
-        "data/test/08_reporting/plots", "data/test/04_feature/.features.parquet.1234.tmp"}
+        "data/test/08_reporting/plots", "data/test/04_feature/features",
+        "data/test/04_feature/.features.saving-1234-0123456789ab"}
     left = sorted(p.relative_to(root).as_posix() for p in (root / "data").rglob("*") if p.is_file())
     assert left == sorted(KEPT)
 

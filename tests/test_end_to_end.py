@@ -7,6 +7,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from kedro_project import read_features
 import torch
 
 from atft_kedro.datasets import NormalizerDataset
@@ -51,7 +52,7 @@ def test_metrics_cover_every_model_and_horizon_on_the_test_split(test_env_run) -
 def test_inference_ranks_every_stock_of_the_newest_date(test_env_run) -> None:
     data = test_env_run.data
     ranking = pl.read_parquet(data / "07_model_output/daily_ranking.parquet")
-    features = pl.read_parquet(data / "04_feature/features.parquet", columns=["Date", "Code"])
+    features = read_features(data, ["Date", "Code"])
     newest = features["Date"].max()
     assert ranking["Date"].unique().to_list() == [newest]
     assert set(ranking["Code"]) == set(features.filter(pl.col("Date") == newest)["Code"])
@@ -70,7 +71,7 @@ def test_inference_refuses_a_checkpoint_from_other_features(test_env_run) -> Non
     checkpoint = torch.load(data / "06_models/atft_gat_fan.pt", weights_only=True)
     manifest = json.loads((data / "04_feature/feature_manifest.json").read_text())
     normalizer = NormalizerDataset(filepath=str(data / "05_model_input/normalizer.json")).load()
-    features = pl.read_parquet(data / "04_feature/features.parquet")
+    features = read_features(data)
     graph = pl.read_parquet(data / "04_feature/stock_graph.parquet")
     from kedro_project import load_conf
 

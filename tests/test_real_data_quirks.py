@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from kedro_project import read_features
 
 from atft_kedro.exchange_calendar import trading_days
 from atft_kedro.labels import LabelParams
@@ -87,15 +88,15 @@ def test_the_whole_default_pipeline_runs_and_reports(quirky_run) -> None:
 
 def test_half_days_trade_and_derivatives_only_holidays_do_not(quirky_run) -> None:
     data, _, info = quirky_run
-    dates = pl.read_parquet(data / "04_feature" / "features.parquet", columns=["Date"]).get_column("Date").unique()
+    dates = read_features(data, ["Date"]).get_column("Date").unique()
     assert info["half_days"].is_in(dates.implode()).all()
     assert not info["closed"].is_in(dates.implode()).any()
 
 
 def test_untraded_days_are_carried_in_features(quirky_run) -> None:
     data, _, info = quirky_run
-    features = pl.read_parquet(data / "04_feature" / "features.parquet",
-                               columns=["Date", "Code", "px_traded", "px_ret_1d", "px_volume_ratio_5d"])
+    features = read_features(
+        data, ["Date", "Code", "px_traded", "px_ret_1d", "px_volume_ratio_5d"])
     mine = features.filter(pl.col("Code") == info["code"]).sort("Date")
     gap = mine.filter(pl.col("Date").is_in(info["gap_days"].implode()))
     assert gap.height == len(GAP)
@@ -110,7 +111,7 @@ def test_untraded_days_are_carried_in_features(quirky_run) -> None:
 
 def test_empty_optional_tables_cost_only_their_own_features(quirky_run) -> None:
     data, _, _ = quirky_run
-    features = pl.read_parquet(data / "04_feature" / "features.parquet")
+    features = read_features(data)
     dmi = [c for c in features.columns if c.startswith("dmi_") and c != "dmi_valid"]
     pos = [c for c in features.columns if c.startswith("ss_pos_") and c != "ss_pos_valid"]
     assert dmi and pos

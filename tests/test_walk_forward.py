@@ -8,6 +8,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from kedro_project import read_features
 
 from atft_kedro.evaluation.walk_forward import FoldBlock, rank_average, seed_spread
 from atft_kedro.normalization.params import NormalizationParams
@@ -28,7 +29,7 @@ def test_at_least_three_folds_whose_stitched_dates_are_their_test_blocks(walk_fo
     assert len(splits.folds) >= 3
     stitched = pl.read_parquet(walk_forward_run.data / "07_model_output/walk_forward/predictions.parquet")
     assert set(stitched["model"]) == MODELS
-    feature_dates = pl.read_parquet(walk_forward_run.data / "04_feature/features.parquet", columns=["Date"])["Date"]
+    feature_dates = read_features(walk_forward_run.data, ["Date"])["Date"]
     expected: list = []
     for k, fold in enumerate(splits.folds):
         own = pl.read_parquet(walk_forward_run.data / f"07_model_output/walk_forward/fold_{k}/predictions.parquet")
@@ -46,7 +47,7 @@ def test_each_fold_normalizer_is_fitted_on_its_own_training_dates(walk_forward_r
     from kedro_project import load_conf
 
     data = walk_forward_run.data
-    features = pl.read_parquet(data / "04_feature/features.parquet")
+    features = read_features(data)
     manifest = FeatureManifest.from_json_dict(json.loads((data / "04_feature/feature_manifest.json").read_text()))
     params = NormalizationParams.model_validate(load_conf("test")["parameters"]["normalization"])
     centres = []

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from kedro_project import load_conf, project_catalog, run
+from kedro_project import load_conf, project_catalog, read_features, run
 from polars.testing import assert_frame_equal
 
 from atft_kedro.datasets import ModelInputDataset
@@ -91,9 +91,10 @@ def test_a_calendar_with_divisions_2_and_3_gives_the_same_model_input_and_runs_t
     plain, coded = tmp_path / "zero_one", tmp_path / "jquants"
     canonical = pl.read_parquet(_layer(coded, "02_intermediate") / "trading_calendar.parquet")
     assert set(canonical["HolidayDivision"].unique()) == {"0", "1", "2", "3"}
-    for name in ("features.parquet", "targets.parquet"):
-        assert_frame_equal(pl.read_parquet(_layer(coded, "04_feature") / name),
-                           pl.read_parquet(_layer(plain, "04_feature") / name))
+    assert_frame_equal(read_features(_layer(coded, "04_feature").parent),
+                       read_features(_layer(plain, "04_feature").parent))
+    assert_frame_equal(pl.read_parquet(_layer(coded, "04_feature") / "targets.parquet"),
+                       pl.read_parquet(_layer(plain, "04_feature") / "targets.parquet"))
     assert (json.loads((_layer(coded, "05_model_input") / "splits.json").read_text())
             == json.loads((_layer(plain, "05_model_input") / "splits.json").read_text()))
     a = ModelInputDataset(filepath=str(_layer(plain, "05_model_input") / "model_input")).load()

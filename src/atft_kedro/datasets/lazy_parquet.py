@@ -85,7 +85,8 @@ class LazySchemaValidator:
     Pandera validates a LazyFrame at schema depth only (and Kedro warns that it does). This
     validator checks the same schema on an empty DataFrame of the frame's schema (column
     names, dtypes, strictness) and then the schema's ``unique`` columns by collecting those
-    columns alone. An eager DataFrame is validated by pandera in full.
+    columns alone. An eager DataFrame is validated by pandera in full; any other object with a
+    ``lazy()`` method (``features.assembly.FeatureTable``) is checked on that LazyFrame.
 
     Catalog: ``validator: {class: atft_kedro.datasets.lazy_parquet.LazySchemaValidator,
     options: {schema: atft_kedro.schemas.feature.FEATURES}, 'on': [save]}``.
@@ -98,8 +99,14 @@ class LazySchemaValidator:
     def validate(self, data: Any) -> Any:
         if isinstance(data, pl.DataFrame):
             return self._schema.validate(data)
-        if not isinstance(data, pl.LazyFrame):
-            raise TypeError(f"{self._name}: expected a polars DataFrame or LazyFrame, got {type(data).__name__}")
+        lazy = data if isinstance(data, pl.LazyFrame) else getattr(data, "lazy", lambda: None)()
+        if not isinstance(lazy, pl.LazyFrame):
+            raise TypeError(f"{self._name}: expected a polars DataFrame or LazyFrame (or a table with .lazy()), "
+                            f"got {type(data).__name__}")
+        self._check_lazy(lazy)
+        return data
+
+    def _check_lazy(self, data: pl.LazyFrame) -> None:
         self._schema.validate(pl.DataFrame(schema=data.collect_schema()))
         unique = self._schema.unique
         if unique:
@@ -111,4 +118,3 @@ class LazySchemaValidator:
                     f"table {self._schema.name or self._name}: {dupes.height} rows share their {columns} "
                     f"with another row, e.g. {dupes.unique().sort(columns).head(5).to_dicts()}"
                 )
-        return data

@@ -1,17 +1,21 @@
-"""The ``features`` table, assembled lazily by blocks of whole trading days.
+"""The ``features`` table: the group files side by side, plus the columns built from them.
 
 The group nodes' frames (``fe_<group>_features``: Parquet files in a Kedro run, scanned as
-LazyFrames) are in (Date, Code) output order with the panel's row count. The assembly never
-holds the whole wide table: ``assemble`` checks every group's columns and height from its
-schema and metadata, then returns a ``pl.LazyFrame`` whose rows are produced block by block.
+LazyFrames) are in (Date, Code) output order with the panel's row count. The wide table is
+never copied: ``assemble`` checks every group's columns and height from its schema and
+metadata and returns a :class:`FeatureTable`, the output keys and a list of *parts* (frames of
+some feature columns with the keys' rows): the groups themselves and one ``derived`` part, the
+interactions and cross-sectional z-scores, computed a block of whole trading days at a time
+from the group columns they read. ``FeatureTable.lazy()`` is the table as a ``pl.LazyFrame``
+whose rows come block by block, each block reading only the parts that hold the columns asked
+for (projection) and only the blocks whose keys pass a Date/Code filter (predicate). The
+``features`` dataset (``datasets.feature_table``) writes the keys and the derived part and
+refers to the group files for the rest, so a Kedro run writes each feature once.
+
 A block is a run of consecutive trading days (a day is never split, so the per-day
-cross-sectional z-scores see every stock of the day); for each block it reads the block's
-rows of every group (a row slice of each file), adds the interactions and the z-scores of
-the block and puts the columns in manifest order. The ``features`` dataset streams that
-LazyFrame to Parquet (``sink_parquet``), so peak memory is a few blocks, whatever the
-universe. The result does not depend on the block size (each value is computed from its
-own row or from its own day only); ``tests/feature_engineering/test_assembly_blocks.py``
-checks that bit for bit.
+cross-sectional z-scores see every stock of the day). The result does not depend on the block
+size (each value is computed from its own row or its own day only);
+``tests/feature_engineering/test_assembly_blocks.py`` checks that bit for bit.
 
 Block size: ``feature_engineering.assembly.block_mib`` MiB of float32 features per block.
 """
@@ -27,15 +31,17 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from atft_kedro.features import cross_sectional
-from atft_kedro.features.base import CODE, DATE, DAY, Feature, to_float32
+from atft_kedro.features.base import CODE, DATE, Feature, to_float32
 from atft_kedro.features.params import CrossSectionalParams
 from atft_kedro.schemas.manifest import FeatureManifest
 
 logger = logging.getLogger(__name__)
 
 KEYS = (DATE, CODE)
+#: The part holding the interactions and z-scores (the other parts are named after their group).
+DERIVED = "derived"
 _F32_BYTES = 4
-#: float32 copies of a block's cells alive at once while it is built (group slices, the
+#: float32 copies of a block's cells alive at once while it is built (part slices, the
 #: wide block, the z-scores, the selected output handed to the writer)
 _COPIES_PER_BLOCK = 4
 
@@ -44,29 +50,195 @@ class FeatureSetMismatchError(ValueError):
     """The produced feature columns differ from the feature manifest."""
 
 
+def day_blocks(day: np.ndarray, rows_per_block: int) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of consecutive whole days, each about ``rows_per_block`` rows.
+
+    Args:
+        day: [rows] a day number of each row, non-decreasing (rows in Date order).
+        rows_per_block: the target size; a block holds at least one whole day.
+
+    Returns:
+        Ranges covering ``range(len(day))`` in order; a day's rows never span two ranges.
+    """
+    n = day.size
+    if n == 0:
+        return []
+    if (np.diff(day) < 0).any():
+        raise ValueError("feature keys are not in Date order: the assembly cannot cut them into days")
+    day_starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])  # first row of each day
+    bounds = [0]
+    while bounds[-1] < n:
+        target = bounds[-1] + max(rows_per_block, 1)
+        # the first day start at or after target, but at least one day after the block's start
+        k = int(np.searchsorted(day_starts, target, side="left"))
+        nxt = int(day_starts[k]) if k < day_starts.size else n
+        if nxt <= bounds[-1]:
+            k = int(np.searchsorted(day_starts, bounds[-1], side="right"))
+            nxt = int(day_starts[k]) if k < day_starts.size else n
+        bounds.append(nxt)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def rows_per_block(n_features: int, block_mib: int) -> int:
+    """Rows of a block whose working copies of ``n_features`` float32 columns fit ``block_mib`` MiB."""
+    per_row = max(n_features, 1) * _F32_BYTES * _COPIES_PER_BLOCK
+    return max(1, (block_mib * 2**20) // per_row)
+
+
 @dataclass(frozen=True)
-class AssemblyPlan:
-    """What the block reader needs: the groups' frames and the columns each block gets.
+class FramePart:
+    """A part that is a frame: a group's Parquet file scanned (or its frame in memory).
 
     Attributes:
-        keys: Date, Code, ``_d`` of every output row, in (Date, Code) order.
-        groups: (name, frame) of every group that is on, lazy or eager, same rows as ``keys``.
-        interactions: the ``int_`` features, computed on the block's row.
-        zscores: the ``_csz`` features, computed over the block's days.
-        cross_sectional: their clip and minimum number of stocks.
-        names: the manifest's feature names, the output's column order after Date, Code.
+        name: the group (or ``derived`` when it is the written derived columns).
+        frame: its feature columns, one row per key row, in the keys' order.
+    """
+
+    name: str
+    frame: pl.LazyFrame
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", self.frame.collect_schema().names())  # a Parquet footer for a scan
+
+    def read(self, start: int, stop: int, columns: Sequence[str]) -> pl.DataFrame:
+        """Rows [start, stop) of ``columns`` (a Parquet scan reads only the row groups they fall in)."""
+        return self.frame.select(columns).slice(start, stop - start).collect()
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """The features table as parts side by side, never one wide copy.
+
+    Attributes:
+        keys: Date, Code of every row, in (Date, Code) order.
+        parts: the parts holding the feature columns, one row per key row, same order: a
+            ``FramePart`` per group (its Parquet file) and, before it is written, the
+            ``DerivedPart`` that computes the interactions and z-scores.
+        names: the manifest's feature names: the table's column order after Date, Code.
+        block_rows: rows per block of whole days when it is read (``rows_per_block``).
     """
 
     keys: pl.DataFrame
-    groups: tuple[tuple[str, pl.LazyFrame], ...]
-    interactions: tuple[Feature, ...]
-    zscores: tuple[Feature, ...]
-    cross_sectional: CrossSectionalParams
+    parts: tuple[FramePart | DerivedPart, ...]
     names: tuple[str, ...]
+    block_rows: int
+
+    @property
+    def height(self) -> int:
+        return self.keys.height
 
     @property
     def schema(self) -> dict[str, pl.DataType]:
         return {DATE: pl.Date(), CODE: pl.String(), **{n: pl.Float32() for n in self.names}}
+
+    def day_numbers(self) -> np.ndarray:
+        """[rows] the day of each row (days since 1970), non-decreasing."""
+        return self.keys.get_column(DATE).cast(pl.Int32).to_numpy()
+
+    def bounds(self) -> list[tuple[int, int]]:
+        """Row ranges of the blocks (whole days)."""
+        return day_blocks(self.day_numbers(), self.block_rows)
+
+    def read(self, start: int, stop: int, columns: Sequence[str]) -> pl.DataFrame:
+        """Rows [start, stop) (whole days) of ``columns`` (keys and features, any order), from their parts."""
+        wanted = set(columns)
+        pieces = [self.keys.slice(start, stop - start).select([c for c in KEYS if c in wanted])]
+        for part in self.parts:
+            chosen = [c for c in part.columns if c in wanted]
+            if chosen:
+                pieces.append(part.read(start, stop, chosen))
+        return pl.concat([p for p in pieces if p.width], how="horizontal").select(columns)
+
+    def lazy(self) -> pl.LazyFrame:
+        """The table (Date, Code, the features in manifest order) as a block-wise LazyFrame.
+
+        A query reads only the parts holding its columns; a filter on Date and Code alone is
+        evaluated on the keys first, so only the blocks with matching rows are read (a date
+        range reads its own days). Collecting the whole frame builds the wide table in memory.
+        """
+        return register_io_source(_table_source(self), schema=self.schema, explain_name="feature_table")
+
+    def collect(self) -> pl.DataFrame:
+        """The whole table in memory (small markets and tests; a full universe does not fit)."""
+        return self.lazy().collect()
+
+
+def _table_source(table: FeatureTable) -> Callable[..., Iterator[pl.DataFrame]]:
+    """The Polars IO source of ``FeatureTable.lazy`` (projection, Date/Code predicate and limit pushed down)."""
+    everything = [*KEYS, *table.names]
+
+    def source(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+    ) -> Iterator[pl.DataFrame]:
+        wanted = list(with_columns) if with_columns is not None else everything
+        needed = list(wanted)
+        on_keys = None  # row numbers of the keys that pass a Date/Code predicate
+        if predicate is not None:
+            roots = predicate.meta.root_names()
+            needed += [c for c in dict.fromkeys(roots) if c not in needed]
+            if set(roots) <= set(KEYS):
+                on_keys = table.keys.with_row_index("_row").filter(predicate).get_column("_row").to_numpy()
+        day = table.day_numbers()
+        produced = 0
+        for start, stop in table.bounds():  # a loop over blocks of days, each vectorised
+            if n_rows is not None and produced >= n_rows:
+                return
+            if on_keys is not None:  # read only the whole days from the block's first to its last match
+                lo, hi = np.searchsorted(on_keys, [start, stop])
+                if lo == hi:
+                    continue
+                start = int(np.searchsorted(day, day[on_keys[lo]], side="left"))
+                stop = int(np.searchsorted(day, day[on_keys[hi - 1]], side="right"))
+            block = table.read(start, stop, needed)
+            if predicate is not None:
+                block = block.filter(predicate)
+            block = block.select(wanted)
+            if n_rows is not None:
+                block = block.head(n_rows - produced)
+            produced += block.height
+            yield block
+
+    return source
+
+
+@dataclass(frozen=True)
+class DerivedPart:
+    """The interactions and z-scores, computed from the group columns they read, a block at a time.
+
+    Attributes:
+        groups: the table of the group parts (what the derived columns are computed from).
+        interactions: the ``int_`` features (row-wise).
+        zscores: the ``_csz`` features (per day, over the block's whole days).
+        cross_sectional: their clip and minimum number of stocks.
+    """
+
+    groups: FeatureTable
+    interactions: tuple[Feature, ...]
+    zscores: tuple[Feature, ...]
+    cross_sectional: CrossSectionalParams
+    name: str = DERIVED
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in (*self.interactions, *self.zscores)]
+
+    def inputs(self) -> list[str]:
+        """The group columns the interactions and z-scores read (never the derived ones)."""
+        own = set(self.columns)
+        roots = [r for f in self.interactions for r in f.expr.meta.root_names()]
+        roots += [f.name[: -len(cross_sectional.SUFFIX)] for f in self.zscores]
+        return [c for c in dict.fromkeys(roots) if c not in own]
+
+    def read(self, start: int, stop: int, columns: Sequence[str]) -> pl.DataFrame:
+        """The derived ``columns`` of rows [start, stop), which must be whole days."""
+        wide = self.groups.read(start, stop, self.inputs())
+        if self.interactions:
+            wide = wide.with_columns(to_float32(f.expr, f.name) for f in self.interactions)
+        if self.zscores:
+            day = self.groups.keys.get_column(DATE).slice(start, stop - start).cast(pl.Int32)
+            wide = pl.concat([wide, cross_sectional.compute(wide, day, list(self.zscores), self.cross_sectional)],
+                             how="horizontal")
+        return wide.select(columns)
 
 
 def check_groups(
@@ -121,89 +293,6 @@ def check_columns(produced: Sequence[str], manifest: FeatureManifest) -> None:
             f"{sorted(set(produced) - set(manifest.names))[:20]}")
 
 
-def day_blocks(day: np.ndarray, rows_per_block: int) -> list[tuple[int, int]]:
-    """Row ranges [start, stop) of consecutive whole days, each about ``rows_per_block`` rows.
-
-    Args:
-        day: [rows] the trading-day index of each row, non-decreasing (rows in Date order).
-        rows_per_block: the target size; a block holds at least one whole day.
-
-    Returns:
-        Ranges covering ``range(len(day))`` in order; a day's rows never span two ranges.
-    """
-    n = day.size
-    if n == 0:
-        return []
-    if (np.diff(day) < 0).any():
-        raise ValueError("feature keys are not in Date order: the assembly cannot cut them into days")
-    day_starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])  # first row of each day
-    bounds = [0]
-    while bounds[-1] < n:
-        target = bounds[-1] + max(rows_per_block, 1)
-        # the first day start at or after target, but at least one day after the block's start
-        k = int(np.searchsorted(day_starts, target, side="left"))
-        nxt = int(day_starts[k]) if k < day_starts.size else n
-        if nxt <= bounds[-1]:
-            k = int(np.searchsorted(day_starts, bounds[-1], side="right"))
-            nxt = int(day_starts[k]) if k < day_starts.size else n
-        bounds.append(nxt)
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-def rows_per_block(n_features: int, block_mib: int) -> int:
-    """Rows of a block whose working copies of ``n_features`` float32 columns fit ``block_mib`` MiB."""
-    per_row = max(n_features, 1) * _F32_BYTES * _COPIES_PER_BLOCK
-    return max(1, (block_mib * 2**20) // per_row)
-
-
-def build_block(plan: AssemblyPlan, start: int, stop: int, columns: Sequence[str] | None) -> pl.DataFrame:
-    """Rows [start, stop) of the features table (whole days), all columns or ``columns`` only.
-
-    Args:
-        plan: the assembly plan.
-        start: first row (the first row of a day).
-        stop: one past the last row (one past the last row of a day).
-        columns: the output columns wanted (None: all), in output order.
-    """
-    keys = plan.keys.slice(start, stop - start)
-    wanted = None if columns is None else set(columns)
-    if wanted is not None and wanted <= set(KEYS):
-        return keys.select([c for c in columns if c in KEYS])
-    parts = [keys.select(KEYS)]
-    for _, frame in plan.groups:
-        parts.append(frame.slice(start, stop - start).collect())
-    wide = pl.concat(parts, how="horizontal")
-    del parts
-    if plan.interactions:
-        wide = wide.with_columns(to_float32(f.expr, f.name) for f in plan.interactions)
-    if plan.zscores:
-        zscores = cross_sectional.compute(wide, keys.get_column(DAY), list(plan.zscores), plan.cross_sectional)
-        wide = pl.concat([wide, zscores], how="horizontal")
-        del zscores
-    return wide.select(KEYS + plan.names if columns is None else list(columns))
-
-
-def block_source(plan: AssemblyPlan, bounds: list[tuple[int, int]]) -> Callable[..., Iterator[pl.DataFrame]]:
-    """The Polars IO source that yields the table's blocks (projection and filter applied)."""
-
-    def source(
-        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
-    ) -> Iterator[pl.DataFrame]:
-        produced = 0
-        for start, stop in bounds:  # a loop over blocks of days, each vectorised
-            if n_rows is not None and produced >= n_rows:
-                return
-            block = build_block(plan, start, stop, with_columns)
-            if predicate is not None:
-                block = block.filter(predicate)
-            if n_rows is not None:
-                block = block.head(n_rows - produced)
-            produced += block.height
-            yield block
-
-    return source
-
-
 def assemble(
     keys: pl.DataFrame,
     manifest: FeatureManifest,
@@ -212,14 +301,14 @@ def assemble(
     frames: Sequence[pl.DataFrame | pl.LazyFrame],
     cs_params: CrossSectionalParams,
     block_mib: int,
-) -> pl.LazyFrame:
-    """The features table (Date, Code, the manifest's float32 features) as a block-wise LazyFrame.
+) -> FeatureTable:
+    """The features table (Date, Code, the manifest's float32 features) as parts side by side.
 
     Every check that needs no values runs here, before anything is computed: each group's
     columns and height, the produced names against the manifest, float32 for every column.
 
     Args:
-        keys: Date, Code, ``_d`` in (Date, Code) order (``select_feature_keys``).
+        keys: Date, Code (and any other column, ignored) in (Date, Code) order (``select_feature_keys``).
         manifest: the feature manifest (already checked against the params).
         enabled: group -> features that are on, including ``interactions`` and ``cross_sectional``.
         group_names: the data groups in the order of ``frames``.
@@ -228,7 +317,8 @@ def assemble(
         block_mib: MiB of float32 features per block (``assembly.block_mib``).
 
     Returns:
-        A LazyFrame; collecting or sinking it builds the table block by block.
+        The groups and, when interactions or z-scores are on, the ``derived`` part (computed
+        block by block when it is read or written).
 
     Raises:
         FeatureSetMismatchError: a group's columns or height, or the table's columns, differ.
@@ -242,11 +332,15 @@ def assemble(
     bad_types = [c for c, t in base.items() if t != pl.Float32]
     if bad_types:
         raise FeatureSetMismatchError(f"features not float32: {bad_types[:20]}")
-    plan = AssemblyPlan(
-        keys=keys.select(DATE, CODE, DAY), groups=groups, interactions=interactions, zscores=zscores,
-        cross_sectional=cs_params, names=tuple(manifest.names),
-    )
-    bounds = day_blocks(keys.get_column(DAY).to_numpy(), rows_per_block(len(manifest.names), block_mib))
-    logger.info("features: %d rows x %d features, assembled in %d blocks of whole days (%d MiB each)",
-                keys.height, len(manifest.names), len(bounds), block_mib)
-    return register_io_source(block_source(plan, bounds), schema=plan.schema, explain_name="feature_assembly")
+    block_rows = rows_per_block(len(manifest.names), block_mib)
+    group_parts = tuple(FramePart(name, frame) for name, frame in groups)
+    table = FeatureTable(keys=keys.select(KEYS), parts=group_parts, names=tuple(manifest.names),
+                         block_rows=block_rows)
+    if interactions or zscores:
+        derived = DerivedPart(table, interactions, zscores, cs_params)
+        table = FeatureTable(keys=table.keys, parts=(*group_parts, derived), names=table.names,
+                             block_rows=block_rows)
+    logger.info("features: %d rows x %d features in %d parts (%d group files + %d derived columns), "
+                "read in blocks of whole days (%d MiB each)", keys.height, len(manifest.names),
+                len(table.parts), len(groups), len(interactions) + len(zscores), block_mib)
+    return table

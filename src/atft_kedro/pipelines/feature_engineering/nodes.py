@@ -4,10 +4,10 @@ Each registered feature group (``features.registry``) has its own node, made by
 ``group_node``; a group that is off returns an empty frame. The
 group frames are in (Date, Code) order, float32, and hold exactly the group's manifest
 names. In a Kedro run each is a Parquet file (``fe_<group>_features``);
-``assemble_features`` checks them against the manifest and returns the table as a LazyFrame
-that joins them side by side, adds interactions and cross-sectional z-scores a block of
-whole trading days at a time (``features.assembly``); the ``features`` dataset streams it
-to Parquet.
+``assemble_features`` checks them against the manifest and returns the table as a
+``FeatureTable``: the groups side by side plus the interactions and cross-sectional z-scores,
+computed a block of whole trading days at a time (``features.assembly``); the ``features``
+dataset writes those and refers to the group files for the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import polars as pl
 
 from atft_kedro.features import assembly, graph
-from atft_kedro.features.assembly import FeatureSetMismatchError
+from atft_kedro.features.assembly import FeatureSetMismatchError, FeatureTable
 from atft_kedro.features.base import DAY
 from atft_kedro.features.manifest import DATA_GROUPS, build_feature_manifest, enabled_features
 from atft_kedro.features.panel import StockPanel
@@ -152,13 +152,15 @@ def assemble_features(
     feature_manifest: FeatureManifest,
     params: FeatureParams,
     *group_frames: pl.DataFrame | pl.LazyFrame,
-) -> pl.LazyFrame:
-    """Date, Code and every manifest feature (float32), in manifest order, built block by block.
+) -> FeatureTable:
+    """Date, Code and every manifest feature (float32): the groups side by side plus the derived columns.
 
-    Nothing is computed here but the checks: the result is a LazyFrame that produces the
-    table a block of whole trading days at a time (``features.assembly``); the ``features``
-    dataset streams it to Parquet, so the wide table is never whole in memory. Collect it
-    (``.collect()``) to have it in memory.
+    Nothing is computed here but the checks: the result is a ``FeatureTable``, the keys and the
+    group frames plus a ``derived`` part (interactions and cross-sectional z-scores) computed a
+    block of whole trading days at a time (``features.assembly``). The ``features`` dataset writes
+    the keys and the derived part and refers to the group files for the rest, so the wide table
+    is never whole in memory nor written twice. ``.lazy()`` gives it as a LazyFrame, ``.collect()``
+    in memory.
 
     Args:
         feature_keys: Date, Code, ``_d`` in (Date, Code) order (``select_feature_keys``).
