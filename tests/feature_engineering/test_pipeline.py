@@ -9,6 +9,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from kedro.validation.parameter_validator import ParameterValidator
 
+from atft_kedro.features.assembly import FeatureTable
 from atft_kedro.features.graph import GRAPH_COLUMNS
 from atft_kedro.features.params import FeatureParams
 from atft_kedro.pipelines.feature_engineering import create_pipeline
@@ -39,7 +40,8 @@ def run_outputs(tables, base_parameters) -> dict:
     catalog = DataCatalog(datasets=datasets)
     SequentialRunner().run(pipeline, catalog)
     outputs = {name: catalog.load(name) for name in OUTPUTS}
-    assert isinstance(outputs["features"], pl.LazyFrame)  # in a Kedro run the features dataset streams it
+    # the group frames side by side plus the derived columns, never one wide copy
+    assert isinstance(outputs["features"], FeatureTable)
     return outputs | {"features": outputs["features"].collect(), "params": params}
 
 

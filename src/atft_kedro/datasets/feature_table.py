@@ -9,6 +9,9 @@ folder holding
 - ``table.json``: the feature order, the block size and, for each group, its file (relative
   to the folder), its columns, row count and size in bytes.
 
+A plain ``pl.DataFrame`` or ``LazyFrame`` saved here (features built elsewhere) is stored
+whole in ``assembled.parquet`` with no group files.
+
 and loads a ``pl.LazyFrame`` of the whole table (``FeatureTable.lazy``: a query reads only
 the files holding its columns, and a Date/Code filter only the blocks of days it selects).
 
@@ -86,37 +89,51 @@ class FeatureTableDataset(AbstractDataset[FeatureTable, pl.LazyFrame]):
     def _group_path(self, group: str) -> Path:
         return Path(self._group_filepath.format(group=group))
 
-    def save(self, data: FeatureTable) -> None:
-        if not isinstance(data, FeatureTable):
-            raise DatasetError(f"{self._path}: expected a FeatureTable (assemble_features), got {type(data).__name__}")
-        groups = []
-        for part in data.parts:
-            if isinstance(part, DerivedPart):
-                continue
-            path = self._group_path(part.name)
-            scanned = scanned_file(part.frame)
-            if scanned is None or scanned.resolve() != path.resolve():
-                logger.info("features: group '%s' is not the file %s; writing it there", part.name, path)
-                LazyParquetDataset(str(path), save_args=self._save_args).save(part.frame)
-            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-            if rows != data.height or list(pl.read_parquet_schema(path)) != part.columns:
-                raise DatasetError(f"features: group file {path} has {rows} rows and columns "
-                                   f"{list(pl.read_parquet_schema(path))[:5]}..., the table {data.height} rows "
-                                   f"and {part.columns[:5]}...; rebuild: {_REBUILD}")
-            groups.append(part.name)
-        derived = [c for part in data.parts if isinstance(part, DerivedPart) for c in part.columns]
+    def save(self, data: FeatureTable | pl.DataFrame | pl.LazyFrame) -> None:
+        """Write the table's own columns and index (a ``FeatureTable``), or a whole frame as its own file.
+
+        A plain DataFrame or LazyFrame (features built elsewhere, tests) is stored whole in
+        ``assembled.parquet``, sorted by (Date, Code), with no group files; it is then read in
+        one block (a Date filter still reads only the days it selects).
+        """
+        if isinstance(data, pl.DataFrame | pl.LazyFrame):
+            own = data.lazy().sort(*KEYS)
+            names = [c for c in own.collect_schema().names() if c not in KEYS]
+            columns, groups, block_rows = names, [], None
+        elif isinstance(data, FeatureTable):
+            groups = [self._group_file(part, data.height) for part in data.parts if isinstance(part, FramePart)]
+            columns = [c for part in data.parts if isinstance(part, DerivedPart) for c in part.columns]
+            own, names, block_rows = data.lazy().select(*KEYS, *columns), list(data.names), data.block_rows
+        else:
+            raise DatasetError(f"{self._path}: expected a FeatureTable (assemble_features) or a polars frame, "
+                               f"got {type(data).__name__}")
         with atomic_target(self._path, "saving") as staging:
             staging.mkdir()
-            data.lazy().select(*KEYS, *derived).sink_parquet(staging / OWN_FILE, **self._save_args)
+            own.sink_parquet(staging / OWN_FILE, **self._save_args)
+            rows = pl.scan_parquet(staging / OWN_FILE).select(pl.len()).collect().item()
             index = {
                 "format": FORMAT,
-                "names": list(data.names),
-                "block_rows": data.block_rows,
-                "rows": data.height,
-                "derived": derived,
-                "groups": [self._describe_file(g, self._group_path(g)) for g in groups],
+                "names": names,
+                "block_rows": block_rows or max(rows, 1),
+                "rows": rows,
+                "derived": columns,
+                "groups": groups,
             }
             (staging / INDEX_FILE).write_text(json.dumps(index, indent=2))
+
+    def _group_file(self, part: FramePart, height: int) -> dict[str, Any]:
+        """The group's file entry; the frame is written there first unless it is a plain scan of that file."""
+        path = self._group_path(part.name)
+        scanned = scanned_file(part.frame)
+        if scanned is None or scanned.resolve() != path.resolve():
+            logger.info("features: group '%s' is not the file %s; writing it there", part.name, path)
+            LazyParquetDataset(str(path), save_args=self._save_args).save(part.frame)
+        entry = self._describe_file(part.name, path)
+        if entry["rows"] != height or entry["columns"] != part.columns:
+            raise DatasetError(f"features: group file {path} has {entry['rows']} rows and columns "
+                               f"{entry['columns'][:5]}..., the table {height} rows and {part.columns[:5]}...; "
+                               f"rebuild: {_REBUILD}")
+        return entry
 
     def _describe_file(self, group: str, path: Path) -> dict[str, Any]:
         """What a group file was when the table was saved (checked on load)."""

@@ -223,15 +223,15 @@ class DerivedPart:
         return [f.name for f in (*self.interactions, *self.zscores)]
 
     def inputs(self) -> list[str]:
-        """The group columns the interactions and z-scores read (never the derived ones)."""
-        own = set(self.columns)
+        """The group columns the interactions and z-scores read (never the derived ones nor the keys)."""
+        own = set(self.columns) | set(KEYS)
         roots = [r for f in self.interactions for r in f.expr.meta.root_names()]
         roots += [f.name[: -len(cross_sectional.SUFFIX)] for f in self.zscores]
         return [c for c in dict.fromkeys(roots) if c not in own]
 
     def read(self, start: int, stop: int, columns: Sequence[str]) -> pl.DataFrame:
         """The derived ``columns`` of rows [start, stop), which must be whole days."""
-        wide = self.groups.read(start, stop, self.inputs())
+        wide = self.groups.read(start, stop, [*KEYS, *self.inputs()])
         if self.interactions:
             wide = wide.with_columns(to_float32(f.expr, f.name) for f in self.interactions)
         if self.zscores:
