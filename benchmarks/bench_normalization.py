@@ -11,8 +11,10 @@ the dense features a block of days at a time, so the save is where the work is.
 ``--source parquet`` (the default: what the ``features`` catalog entry gives) writes the
 table to a Parquet file first and hands the nodes a ``pl.scan_parquet`` LazyFrame: the
 nodes read only the columns and dates each step needs and the table is never whole in
-memory. ``--source memory`` hands them an eager ``pl.DataFrame`` (the table sits whole in
-memory). ``--save`` is accepted for old command lines; the model input is always saved.
+memory. ``--source table`` writes it as the feature pipeline does (group files referred to
+by the ``features`` dataset, ``FeatureTableDataset``) and hands the nodes the LazyFrame that
+dataset loads. ``--source memory`` hands them an eager ``pl.DataFrame`` (the table sits whole
+in memory). ``--save`` is accepted for old command lines; the model input is always saved.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def main() -> None:
     parser.add_argument("--stocks", type=int, default=4000)
     parser.add_argument("--days", type=int, default=2450)
     parser.add_argument("--features", type=int, default=280)
-    parser.add_argument("--source", choices=("memory", "parquet"), default="parquet")
+    parser.add_argument("--source", choices=("memory", "parquet", "table"), default="parquet")
     parser.add_argument("--cs-groups", default="sec,flow", help="comma-separated cross-sectional groups")
     parser.add_argument("--workdir", default=None, help="where the parquet file goes (default: a temp dir)")
     parser.add_argument("--save", action="store_true", help="no-op: the model input is always saved (timed)")
@@ -157,6 +159,49 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def feature_table(
+    rng: np.random.Generator, dates: np.ndarray, codes: pl.Series, manifest: FeatureManifest, chunk_days: int,
+    workdir: Path, n_groups: int = 10,
+) -> tuple[pl.LazyFrame, int, int]:
+    """The table as the feature pipeline leaves it: ``n_groups`` group files (lz4, row groups of
+    16,384 rows, as ``fe_{group}_features``) saved and loaded through ``FeatureTableDataset``.
+
+    Returns the loaded LazyFrame, the table's bytes in memory and on disk.
+    """
+    import pyarrow.parquet as pq
+
+    from atft_kedro.datasets.feature_table import FeatureTableDataset
+    from atft_kedro.features.assembly import FeatureTable, FramePart, rows_per_block
+
+    names = list(manifest.names)
+    groups = {f"g{k}": names[k::n_groups] for k in range(n_groups)}
+    pattern = str(workdir / "groups" / "{group}.parquet")
+    (workdir / "groups").mkdir(parents=True, exist_ok=True)
+    writers: dict[str, pq.ParquetWriter] = {}
+    keys, table_bytes = [], 0
+    for lo in range(0, dates.size, chunk_days):
+        chunk = feature_chunk(rng, dates[lo : lo + chunk_days], codes, manifest).sort("Date", "Code")
+        table_bytes += chunk.estimated_size()
+        keys.append(chunk.select("Date", "Code"))
+        for group, columns in groups.items():
+            arrow = chunk.select(columns).to_arrow()
+            if group not in writers:
+                writers[group] = pq.ParquetWriter(pattern.format(group=group), arrow.schema, compression="lz4",
+                                                  use_dictionary=False)
+            writers[group].write_table(arrow, row_group_size=16384)
+        del chunk
+    for writer in writers.values():
+        writer.close()
+    parts = tuple(FramePart(g, pl.scan_parquet(pattern.format(group=g))) for g in groups)
+    table = FeatureTable(keys=pl.concat(keys), parts=parts, names=tuple(names),
+                         block_rows=rows_per_block(len(names), 256))
+    dataset = FeatureTableDataset(filepath=str(workdir / "features"), group_filepath=pattern,
+                                  save_args={"compression": "lz4", "row_group_size": 65536})
+    dataset.save(table)
+    file_bytes = sum(p.stat().st_size for p in workdir.rglob("*.parquet"))
+    return dataset.load(), table_bytes, file_bytes
+
+
 def run(
     args: argparse.Namespace,
     params: NormalizationParams,
@@ -184,7 +229,7 @@ def run(
         features = feature_chunk(rng, dates, codes, manifest)
         table_bytes = features.estimated_size()
         file_bytes = 0
-    else:
+    elif args.source == "parquet":
         import pyarrow.parquet as pq
 
         path = workdir / "features.parquet"
@@ -200,6 +245,8 @@ def run(
         writer.close()
         file_bytes = path.stat().st_size
         features = pl.scan_parquet(path)
+    else:
+        features, table_bytes, file_bytes = feature_table(rng, dates, codes, manifest, chunk_days, workdir)
     targets = synthetic_targets(rng, dates, codes)
     print(
         f"generated in {time.perf_counter() - started:.1f} s: feature table {table_bytes / GIB:.2f} GiB "
@@ -241,7 +288,7 @@ def run(
     print(
         f"peak RSS / feature table = {peak.rss / table_bytes:.2f}; "
         f"model_input features {loaded.features.nbytes / GIB:.2f} GiB on disk (mmap load {t_load * 1000:.0f} ms), "
-        f"{normalizer['n_train_rows']:,} training rows fitted"
+        f"{normalizer.n_train_rows:,} training rows fitted"
     )
     assert np.isfinite(loaded.features[:: max(1, loaded.n_days // 50)]).all()
     del loaded

@@ -177,6 +177,14 @@ def test_a_date_filter_reads_only_the_blocks_of_its_days(kedro_run: Path, monkey
     by_code = table.lazy().filter(pl.col("Code") == rows["Code"][0]).select("Date", "px_ret_5d").collect()
     assert by_code.height == table.keys.filter(pl.col("Code") == rows["Code"][0]).height
     assert {name for name, _, _ in reads} == {"px"}
+    reads.clear()
+    assert table.lazy().select(pl.len()).collect().item() == table.height
+    assert not reads  # a count reads the keys only
+    assert table.lazy().head(5).collect().height == 5
+    assert {(start, stop) for _, start, stop in reads} == {table.bounds()[0]}  # the first block only
+    reads.clear()
+    table.lazy().select("px_ret_1d").collect()  # one column: blocks of the same memory hold more days
+    assert len(reads) == len(table.bounds(["px_ret_1d"])) < len(table.bounds())
 
 
 def test_a_group_frame_in_memory_is_written_to_its_group_file(kedro_run: Path, params: FeatureParams,

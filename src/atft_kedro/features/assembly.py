@@ -135,9 +135,26 @@ class FeatureTable:
         """[rows] the day of each row (days since 1970), non-decreasing."""
         return self.keys.get_column(DATE).cast(pl.Int32).to_numpy()
 
-    def bounds(self) -> list[tuple[int, int]]:
-        """Row ranges of the blocks (whole days)."""
-        return day_blocks(self.day_numbers(), self.block_rows)
+    def bounds(self, columns: Sequence[str] | None = None) -> list[tuple[int, int]]:
+        """Row ranges of the blocks (whole days) for reading ``columns`` (None: every feature).
+
+        ``block_rows`` is sized for every feature; a read of fewer columns takes
+        proportionally more rows per block (the same memory), so a long read of a few
+        columns opens each file fewer times.
+        """
+        width = len(self.names) if columns is None else self.read_width(columns)
+        return day_blocks(self.day_numbers(), self.block_rows * max(len(self.names), 1) // max(width, 1))
+
+    def read_width(self, columns: Sequence[str]) -> int:
+        """Feature columns held in memory to read ``columns`` (a derived column needs its inputs too)."""
+        wanted = set(columns)
+        width = 0
+        for part in self.parts:
+            chosen = sum(c in wanted for c in part.columns)
+            if chosen and isinstance(part, DerivedPart):
+                chosen = len(part.columns) + len(part.inputs())
+            width += chosen
+        return width
 
     def read(self, start: int, stop: int, columns: Sequence[str]) -> pl.DataFrame:
         """Rows [start, stop) (whole days) of ``columns`` (keys and features, any order), from their parts."""
@@ -152,9 +169,10 @@ class FeatureTable:
     def lazy(self) -> pl.LazyFrame:
         """The table (Date, Code, the features in manifest order) as a block-wise LazyFrame.
 
-        A query reads only the parts holding its columns; a filter on Date and Code alone is
-        evaluated on the keys first, so only the blocks with matching rows are read (a date
-        range reads its own days). Collecting the whole frame builds the wide table in memory.
+        A query reads only the parts holding its columns, in blocks of whole days sized for
+        those columns; a filter on Date and Code alone is evaluated on the keys first, so only
+        the days with matching rows are read (a date range reads its own days). Collecting the
+        whole frame builds the wide table in memory.
         """
         return register_io_source(_table_source(self), schema=self.schema, explain_name="feature_table")
 
@@ -171,7 +189,7 @@ def _table_source(table: FeatureTable) -> Callable[..., Iterator[pl.DataFrame]]:
         with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
     ) -> Iterator[pl.DataFrame]:
         wanted = list(with_columns) if with_columns is not None else everything
-        needed = list(wanted)
+        needed = list(wanted) or [DATE]  # no column asked (a row count): the keys give the rows
         on_keys = None  # row numbers of the keys that pass a Date/Code predicate
         if predicate is not None:
             roots = predicate.meta.root_names()
@@ -180,7 +198,7 @@ def _table_source(table: FeatureTable) -> Callable[..., Iterator[pl.DataFrame]]:
                 on_keys = table.keys.with_row_index("_row").filter(predicate).get_column("_row").to_numpy()
         day = table.day_numbers()
         produced = 0
-        for start, stop in table.bounds():  # a loop over blocks of days, each vectorised
+        for start, stop in table.bounds(needed):  # a loop over blocks of days, each vectorised
             if n_rows is not None and produced >= n_rows:
                 return
             if on_keys is not None:  # read only the whole days from the block's first to its last match
