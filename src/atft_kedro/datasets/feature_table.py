@@ -44,7 +44,7 @@ from kedro.io.core import AbstractDataset, DatasetError
 
 from atft_kedro.datasets.atomic import atomic_target, remove_stale_staging
 from atft_kedro.datasets.lazy_parquet import LazyParquetDataset
-from atft_kedro.features.assembly import KEYS, DerivedPart, FeatureTable, FramePart
+from atft_kedro.features.assembly import DERIVED, KEYS, DerivedPart, FeatureTable, FramePart
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class FeatureTableDataset(AbstractDataset[FeatureTable, pl.LazyFrame]):
         own = self._path / OWN_FILE
         keys = pl.read_parquet(own, columns=list(KEYS))
         if index["derived"]:
-            parts.append(FramePart("derived", pl.scan_parquet(own).select(index["derived"])))
+            parts.append(FramePart(DERIVED, pl.scan_parquet(own).select(index["derived"])))
         return FeatureTable(keys=keys, parts=tuple(parts), names=tuple(index["names"]),
                             block_rows=int(index["block_rows"]))
 
