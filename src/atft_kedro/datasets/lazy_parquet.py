@@ -10,9 +10,9 @@ previous table whole.
 
 Catalog::
 
-    features:
+    fe_px_features:
       type: atft_kedro.datasets.lazy_parquet.LazyParquetDataset
-      filepath: data/04_feature/features.parquet
+      filepath: data/04_feature/groups/px.parquet
       save_args: {compression: lz4, row_group_size: 65536}
 
 ``save_args`` go to ``write_parquet`` / ``sink_parquet`` (``compression``, ``row_group_size``,
