@@ -135,8 +135,7 @@ def test_a_failed_save_leaves_the_previous_table(kedro_run: Path, params: Featur
     dataset = _dataset(folder)
     before = dataset.load().collect()
     manifest = FeatureManifest.from_json_dict(json_manifest(folder))
-    frames = [dataset_frame for dataset_frame in
-              (pl.scan_parquet(folder / "groups" / f"{g}.parquet") for g in DATA_GROUPS)]
+    frames = [pl.scan_parquet(folder / "groups" / f"{g}.parquet") for g in DATA_GROUPS]
     table = nodes.assemble_features(_keys(before), manifest, params, *frames)
     calls = {"n": 0}
     compute = assembly.cross_sectional.compute

@@ -9,11 +9,10 @@ folder holding
 - ``table.json``: the feature order, the block size and, for each group, its file (relative
   to the folder), its columns, row count and size in bytes.
 
-A plain ``pl.DataFrame`` or ``LazyFrame`` saved here (features built elsewhere) is stored
-whole in ``assembled.parquet`` with no group files.
-
-and loads a ``pl.LazyFrame`` of the whole table (``FeatureTable.lazy``: a query reads only
-the files holding its columns, and a Date/Code filter only the blocks of days it selects).
+It loads a ``pl.LazyFrame`` of the whole table (``FeatureTable.lazy``: a query reads only
+the files holding its columns, and a Date/Code filter only the days it selects). A plain
+``pl.DataFrame`` or ``LazyFrame`` saved here (features built elsewhere) is stored whole in
+``assembled.parquet`` with no group files.
 
 A group file that was rewritten after the table was saved (another row count, size or
 columns) makes the load fail, naming the file and the command that rebuilds the table: the

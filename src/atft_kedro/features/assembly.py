@@ -326,7 +326,7 @@ def assemble(
     columns and height, the produced names against the manifest, float32 for every column.
 
     Args:
-        keys: Date, Code (and any other column, ignored) in (Date, Code) order (``select_feature_keys``).
+        keys: Date, Code in (Date, Code) order (``select_feature_keys``; other columns are ignored).
         manifest: the feature manifest (already checked against the params).
         enabled: group -> features that are on, including ``interactions`` and ``cross_sectional``.
         group_names: the data groups in the order of ``frames``.

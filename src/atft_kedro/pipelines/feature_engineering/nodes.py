@@ -22,7 +22,6 @@ import polars as pl
 
 from atft_kedro.features import assembly, graph
 from atft_kedro.features.assembly import FeatureSetMismatchError, FeatureTable
-from atft_kedro.features.base import DAY
 from atft_kedro.features.manifest import DATA_GROUPS, build_feature_manifest, enabled_features
 from atft_kedro.features.panel import StockPanel
 from atft_kedro.features.panel import build_stock_panel as _build_stock_panel
@@ -52,11 +51,11 @@ def build_stock_panel(
 
 
 def select_feature_keys(panel: StockPanel) -> pl.DataFrame:
-    """Date, Code and the trading-day index ``_d`` of every panel row, in (Date, Code) order.
+    """Date and Code of every panel row, in (Date, Code) order.
 
     The assembly needs only these, so the panel can be released before it.
     """
-    return panel.keys().with_columns(panel.output_column(DAY))
+    return panel.keys()
 
 
 def build_targets(panel: StockPanel, horizons: list[int], labels: LabelParams) -> pl.DataFrame:
@@ -163,7 +162,7 @@ def assemble_features(
     in memory.
 
     Args:
-        feature_keys: Date, Code, ``_d`` in (Date, Code) order (``select_feature_keys``).
+        feature_keys: Date, Code in (Date, Code) order (``select_feature_keys``).
         feature_manifest: the manifest written by ``build_manifest``.
         params: the feature params the manifest came from (``assembly.block_mib``: block size).
         group_frames: the outputs of the group nodes, in ``DATA_GROUPS`` order: eager frames
